@@ -1,0 +1,110 @@
+"""The ``livseg`` command line: parses arguments and calls the API, nothing more.
+
+Exit codes: 0 success, 2 bad input or arguments (one line on stderr), 1 a bug.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from livseg import __version__
+from livseg.errors import LivsegInputError
+
+log = logging.getLogger("livseg")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from livseg.io.text import write_csv, write_json
+    from livseg.metrics import evaluate_files, evaluation_report
+    from livseg.metrics.table import flat_rows, format_table
+
+    report = evaluation_report(list(evaluate_files(args.pred, args.gt)))
+    print(format_table(report))
+    if args.json:
+        write_json(args.json, report)
+        log.info("wrote %s", args.json)
+    if args.csv:
+        write_csv(args.csv, flat_rows(report))
+        log.info("wrote %s", args.csv)
+    return 0
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from livseg.io import write_volume
+    from livseg.phantom import make_phantom
+
+    phantom = make_phantom(shape=tuple(args.shape), spacing=tuple(args.spacing),
+                           n_tumours=args.tumours, seed=args.seed)
+    write_volume(phantom.ct, args.out / "volume.nii.gz")
+    write_volume(phantom.labels, args.out / "segmentation.nii.gz")
+    print(f"wrote {args.out}/volume.nii.gz and segmentation.nii.gz "
+          f"({len(phantom.tumours)} tumours)")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from livseg.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="livseg", description="Liver and liver-tumour segmentation in CT.")
+    parser.add_argument("--version", action="version", version=f"livseg {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    evaluate = commands.add_parser("evaluate", help="score label maps as LiTS does")
+    evaluate.add_argument("--pred", type=Path, required=True, help="label file or folder")
+    evaluate.add_argument("--gt", type=Path, required=True, help="reference file or folder")
+    evaluate.add_argument("--json", type=Path, help="write per-case and aggregate figures")
+    evaluate.add_argument("--csv", type=Path, help="write one row per case")
+    evaluate.set_defaults(run=_cmd_evaluate)
+
+    phantom = commands.add_parser("phantom", help="write a synthetic abdominal CT and labels")
+    phantom.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    phantom.add_argument("--shape", type=int, nargs=3, default=(48, 128, 128),
+                         metavar=("Z", "Y", "X"))
+    phantom.add_argument("--spacing", type=_positive_float, nargs=3, default=(2.5, 2.5, 5.0),
+                         metavar=("SX", "SY", "SZ"), help="voxel size in mm (x y z)")
+    phantom.add_argument("--tumours", type=int, default=3)
+    phantom.add_argument("--seed", type=int, default=0)
+    phantom.set_defaults(run=_cmd_phantom)
+
+    demo = commands.add_parser("demo", help="run the main job on built-in data")
+    demo.add_argument("--out", type=Path, default=Path("livseg-demo"))
+    demo.set_defaults(run=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except LivsegInputError as error:
+        print(f"livseg: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("livseg: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,196 @@
+"""Reading one DICOM CT series from a folder.
+
+pydicom reads the headers (series, modality, slice positions) so that the slices can be
+checked and ordered along the slice normal; SimpleITK (GDCM) decodes the pixels, applying
+the rescale slope and intercept and any compressed transfer syntax it knows.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import SimpleITK as sitk
+from pydicom.errors import InvalidDicomError
+
+from livseg.errors import LivsegInputError
+from livseg.io.volume import Volume
+
+log = logging.getLogger(__name__)
+
+#: Relative deviation of a slice gap from the mean gap above which spacing is "uneven".
+UNEVEN_SPACING_TOLERANCE = 0.01
+#: Angle (degrees) between the slice normal and the stacking direction that counts as tilt.
+GANTRY_TILT_TOLERANCE_DEG = 0.05
+
+_HEADER_TAGS = ["SeriesInstanceUID", "Modality", "SeriesDescription", "ImageType",
+                "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows",
+                "Columns", "SliceThickness", "SOPInstanceUID"]
+
+
+@dataclass(frozen=True)
+class DicomSlice:
+    path: Path
+    position: np.ndarray  # ImagePositionPatient, mm
+    orientation: np.ndarray  # ImageOrientationPatient: row then column direction cosines
+    rows: int
+    columns: int
+    slice_thickness: float | None
+
+
+@dataclass(frozen=True)
+class DicomSeries:
+    uid: str
+    modality: str
+    description: str
+    slices: tuple[DicomSlice, ...]
+
+    def summary(self) -> str:
+        text = f"{self.uid or '<no UID>'} ({self.modality}, {len(self.slices)} slices"
+        return text + (f", '{self.description}')" if self.description else ")")
+
+
+def _read_header(path: Path) -> pydicom.Dataset | None:
+    try:
+        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, EOFError):
+        return None
+
+
+def _is_localizer(header: pydicom.Dataset) -> bool:
+    image_type = [str(v).upper() for v in header.get("ImageType", [])]
+    return "LOCALIZER" in image_type
+
+
+def files_under(folder: Path) -> list[Path]:
+    """Every candidate file under ``folder`` (recursively), hidden files and DICOMDIR left out."""
+    found = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(root) / n for n in sorted(names)
+                  if not n.startswith(".") and n.upper() != "DICOMDIR"]
+    return found
+
+
+def _slice_from_header(path: Path, header: pydicom.Dataset) -> DicomSlice | None:
+    if "ImagePositionPatient" not in header or _is_localizer(header):
+        return None
+    try:
+        thickness = header.get("SliceThickness")
+        return DicomSlice(path=path,
+                          position=np.asarray(header.ImagePositionPatient, dtype=float),
+                          orientation=np.asarray(header.ImageOrientationPatient, dtype=float),
+                          rows=int(header.Rows), columns=int(header.Columns),
+                          slice_thickness=float(thickness) if thickness not in (None, "") else None)
+    except (AttributeError, TypeError, ValueError):
+        return None  # an image header without usable geometry is not a CT slice
+
+
+def find_series(paths: list[Path]) -> list[DicomSeries]:
+    """The DICOM image series among ``paths``: images with a position, localizers left out."""
+    groups: dict[str, list[DicomSlice]] = defaultdict(list)
+    info: dict[str, tuple[str, str]] = {}
+    for path in paths:
+        header = _read_header(path)
+        item = None if header is None else _slice_from_header(path, header)
+        if item is None:
+            continue
+        uid = str(header.get("SeriesInstanceUID", ""))
+        groups[uid].append(item)
+        info.setdefault(uid, (str(header.get("Modality", "")),
+                              str(header.get("SeriesDescription", ""))))
+    return [DicomSeries(uid, info[uid][0], info[uid][1], tuple(slices))
+            for uid, slices in groups.items()]
+
+
+def _slice_normal(orientation: np.ndarray) -> np.ndarray:
+    normal = np.cross(orientation[:3], orientation[3:])
+    return normal / np.linalg.norm(normal)
+
+
+def _order_and_check(series: DicomSeries, folder: Path) -> tuple[list[DicomSlice], list[str]]:
+    """Slices sorted along the normal, and notes about uneven spacing or gantry tilt."""
+    first = series.slices[0]
+    for item in series.slices:
+        if not np.allclose(item.orientation, first.orientation, atol=1e-3):
+            raise LivsegInputError("slices of the series have different orientations", folder)
+        if (item.rows, item.columns) != (first.rows, first.columns):
+            raise LivsegInputError("slices of the series have different sizes", folder)
+    normal = _slice_normal(first.orientation)
+    ordered = sorted(series.slices, key=lambda s: float(s.position @ normal))
+    heights = np.array([float(s.position @ normal) for s in ordered])
+    notes: list[str] = []
+    if len(ordered) < 2:
+        return ordered, notes
+    gaps = np.diff(heights)
+    if gaps.min() < 1e-3:
+        raise LivsegInputError("two slices of the series lie at the same position", folder)
+    mean_gap = (heights[-1] - heights[0]) / (len(ordered) - 1)
+    if np.abs(gaps - mean_gap).max() > UNEVEN_SPACING_TOLERANCE * mean_gap:
+        notes.append(f"uneven slice spacing: gaps from {gaps.min():.3g} to {gaps.max():.3g} mm "
+                     f"(missing slices?); using the mean gap {mean_gap:.4g} mm")
+    stacking = ordered[-1].position - ordered[0].position
+    cosine = float(np.clip(stacking @ normal / np.linalg.norm(stacking), -1.0, 1.0))
+    tilt = math.degrees(math.acos(cosine))
+    if tilt > GANTRY_TILT_TOLERANCE_DEG:
+        notes.append(f"gantry tilt of {tilt:.2f} degrees: slices are not stacked along their "
+                     "normal; the volume is treated as untilted")
+    return ordered, notes
+
+
+def choose_series(paths: list[Path], source: Path) -> DicomSeries:
+    """The one CT image series among ``paths`` (read from ``source``), or a clear error."""
+    series = find_series(paths)
+    if not series:
+        what = "holds no DICOM image series" if source.is_dir() else "is not a DICOM CT image"
+        raise LivsegInputError(what, source)
+    if len(series) > 1:
+        listing = "; ".join(s.summary() for s in sorted(series, key=lambda s: -len(s.slices)))
+        raise LivsegInputError(f"holds {len(series)} DICOM image series, expected one: {listing}",
+                               source)
+    chosen = series[0]
+    if chosen.modality.upper() != "CT":
+        raise LivsegInputError(f"is a {chosen.modality or 'unknown'}-modality series; "
+                               "livseg reads CT only", source)
+    return chosen
+
+
+def read_dicom_series(source: str | Path) -> Volume:
+    """Read the one CT series in a folder (or a single DICOM file) as a Volume in HU.
+
+    Slices are ordered by their position along the slice normal; the slice spacing is taken
+    from the positions. Uneven spacing and gantry tilt are logged and kept in
+    ``Volume.notes``.
+    """
+    folder = Path(source)
+    paths = files_under(folder) if folder.is_dir() else [folder]
+    series = choose_series(paths, folder)
+    ordered, notes = _order_and_check(series, folder)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames([str(s.path) for s in ordered])
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise LivsegInputError(f"cannot decode the DICOM pixel data ({reason})", folder) from None
+    array = sitk.GetArrayFromImage(image)
+    if array.shape != (len(ordered), ordered[0].rows, ordered[0].columns):
+        raise LivsegInputError(f"decoded to shape {array.shape}, which does not match the "
+                               "slice headers", folder)
+    first = ordered[0]
+    normal = _slice_normal(first.orientation)
+    if len(ordered) > 1:
+        slice_gap = float((ordered[-1].position - first.position) @ normal) / (len(ordered) - 1)
+    else:
+        slice_gap = first.slice_thickness or 1.0
+    direction = np.column_stack([first.orientation[:3], first.orientation[3:], normal])
+    for note in notes:
+        log.warning("%s: %s", folder, note)
+    return Volume(array=array, spacing=(image.GetSpacing()[0], image.GetSpacing()[1], slice_gap),
+                  origin=tuple(first.position), direction=tuple(direction.ravel()),
+                  notes=tuple(notes))

@@ -1,0 +1,109 @@
+"""Reading and writing volumes as NIfTI, NRRD and MetaImage files (SimpleITK)."""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from livseg.errors import LivsegInputError
+from livseg.io.volume import Volume
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+DICOM_SUFFIXES = (".dcm", ".dicom", ".ima")
+
+
+def image_suffix(path: str | Path) -> str | None:
+    """The recognised image extension of ``path`` (``.nii.gz`` counts as one), or None."""
+    name = Path(path).name.lower()
+    return next((s for s in IMAGE_SUFFIXES if name.endswith(s)), None)
+
+
+def volume_from_sitk(image: sitk.Image, path: str | Path = "<image>") -> Volume:
+    """Wrap a 3D scalar SimpleITK image as a Volume (the array is copied)."""
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise LivsegInputError(
+            f"has {image.GetNumberOfComponentsPerPixel()} values per voxel; "
+            "expected a scalar (greyscale) CT or label image", path)
+    if image.GetDimension() != 3:
+        raise LivsegInputError(
+            f"is a {image.GetDimension()}D image of size {image.GetSize()}; expected a 3D volume",
+            path)
+    return Volume(
+        array=sitk.GetArrayFromImage(image),
+        spacing=image.GetSpacing(),
+        origin=image.GetOrigin(),
+        direction=image.GetDirection(),
+    )
+
+
+def volume_to_sitk(volume: Volume) -> sitk.Image:
+    array = volume.array.astype(np.uint8) if volume.array.dtype == bool else volume.array
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array))
+    image.SetSpacing(volume.spacing)
+    image.SetOrigin(volume.origin)
+    image.SetDirection(volume.direction)
+    return image
+
+
+def _itk_reason(error: RuntimeError) -> str:
+    """The most telling line of a SimpleITK/ITK exception message."""
+    lines = [ln.strip() for ln in str(error).splitlines() if ln.strip()]
+    for line in reversed(lines):
+        if "description:" in line.lower():
+            return line.split(":", 1)[1].strip()
+    return lines[-1] if lines else "unreadable image"
+
+
+def read_image_file(path: Path) -> Volume:
+    """Read a NIfTI, NRRD or MetaImage file with its geometry."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as error:
+        raise LivsegInputError(f"not a readable image ({_itk_reason(error)})", path) from None
+    dimension = reader.GetDimension()
+    size = reader.GetSize()
+    if dimension == 4 and size[3] == 1:
+        reader.SetExtractIndex((0, 0, 0, 0))
+        reader.SetExtractSize((*size[:3], 0))
+    elif dimension != 3:
+        raise LivsegInputError(f"is a {dimension}D image of size {size}; expected a 3D volume", path)
+    try:
+        image = reader.Execute()
+    except RuntimeError as error:
+        raise LivsegInputError(f"cannot read the voxel data ({_itk_reason(error)})", path) from None
+    volume = volume_from_sitk(image, path)
+    if np.issubdtype(volume.array.dtype, np.floating) and not np.isfinite(volume.array).all():
+        raise LivsegInputError("holds NaN or infinite voxel values", path)
+    return volume
+
+
+def write_volume(volume: Volume, path: str | Path, compress: bool = True) -> Path:
+    """Write ``volume`` to ``path`` (format by extension), atomically.
+
+    The file is written under a temporary folder beside ``path`` and moved into place only
+    when complete, so a reader never sees half a file.
+    """
+    path = Path(path)
+    if image_suffix(path) is None:
+        raise LivsegInputError(f"unknown output format; use one of {', '.join(IMAGE_SUFFIXES)}",
+                               path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        sitk.WriteImage(volume_to_sitk(volume), str(staging / path.name), compress)
+        written = sorted(staging.iterdir(), key=lambda p: p.name == path.name)
+        for part in written:  # data files first, the header (named like path) last
+            os.replace(part, path.parent / part.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    log.debug("wrote %s (%s)", path, volume.describe_grid())
+    return path

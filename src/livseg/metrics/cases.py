@@ -1,0 +1,55 @@
+"""Pairing prediction and reference label files and scoring them."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+from livseg.errors import LivsegInputError
+from livseg.io.files import image_suffix
+from livseg.io.labels import read_label_map
+from livseg.metrics.evaluate import CaseResult, evaluate_case
+
+log = logging.getLogger(__name__)
+
+
+def case_name(path: Path) -> str:
+    suffix = image_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.name
+
+
+def pair_label_files(prediction: Path, reference: Path) -> list[tuple[str, Path, Path]]:
+    """(case, prediction file, reference file) for two files or two folders matched by name."""
+    for path in (prediction, reference):
+        if not path.exists():
+            raise LivsegInputError("does not exist", path)
+    if prediction.is_file() and reference.is_file():
+        return [(case_name(reference), prediction, reference)]
+    if not (prediction.is_dir() and reference.is_dir()):
+        raise LivsegInputError("--pred and --gt must both be files or both be folders",
+                               prediction if prediction.is_dir() else reference)
+    predictions = {p.name: p for p in prediction.iterdir() if p.is_file() and image_suffix(p)}
+    references = {p.name: p for p in reference.iterdir() if p.is_file() and image_suffix(p)}
+    if not references:
+        raise LivsegInputError("holds no label files (.nii.gz, .nii, .nrrd, .mha, ...)", reference)
+    missing = sorted(set(references) - set(predictions))
+    if missing:
+        listed = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise LivsegInputError(f"has no prediction for {len(missing)} reference file(s): {listed}",
+                               prediction)
+    for extra in sorted(set(predictions) - set(references)):
+        log.warning("%s has no reference; not scored", predictions[extra])
+    return [(case_name(references[n]), predictions[n], references[n]) for n in sorted(references)]
+
+
+def evaluate_files(prediction: Path, reference: Path) -> Iterator[CaseResult]:
+    """Score each predicted label file against its reference, one case at a time."""
+    for case, pred_path, ref_path in pair_label_files(Path(prediction), Path(reference)):
+        ref = read_label_map(ref_path)
+        pred = read_label_map(pred_path)
+        if not pred.same_grid(ref):
+            raise LivsegInputError(f"lies on another grid than its reference {ref_path} "
+                                   f"({pred.describe_grid()} vs {ref.describe_grid()}); "
+                                   "resample it to the reference grid first", pred_path)
+        log.info("scoring %s", case)
+        yield evaluate_case(pred.array, ref.array, ref.spacing_zyx, case=case)

@@ -1,0 +1,110 @@
+"""Scoring label maps as the LiTS benchmark does: per case, then over all cases.
+
+``liver`` scores label >= 1 (liver including tumour), ``tumour`` scores label == 2, and
+``lesions`` scores tumour components one by one. The JSON shape is a contract (DESIGN.md).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from livseg.metrics.lesions import LesionCounts, lesion_counts
+from livseg.metrics.overlap import Confusion, dice, overlap_scores
+from livseg.metrics.surface import surface_distances
+
+LABELS = (0, 1, 2)  # background, liver, tumour
+STRUCTURES = {"liver": lambda labels: labels >= 1, "tumour": lambda labels: labels == 2}
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    """Everything measured on one case; ``as_dict`` gives its JSON form."""
+
+    case: str
+    confusion_matrix: np.ndarray  # 3x3: reference label (rows) by predicted label (columns)
+    structures: dict[str, dict]
+    confusions: dict[str, Confusion]
+    lesions: LesionCounts
+    tumour_burden_error: float
+
+    def as_dict(self) -> dict:
+        return {
+            "case": self.case,
+            **self.structures,
+            "lesions": {**self.lesions.rates(), "tumour_burden_error": self.tumour_burden_error},
+            "confusion": self.confusion_matrix.tolist(),
+        }
+
+
+def confusion_matrix(prediction: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Voxel counts, reference label (rows 0/1/2) by predicted label (columns 0/1/2)."""
+    pairs = reference.astype(np.int64).ravel() * 3 + prediction.astype(np.int64).ravel()
+    return np.bincount(pairs, minlength=9).reshape(3, 3)
+
+
+def _binary_confusion(matrix: np.ndarray, members: tuple[int, ...]) -> Confusion:
+    inside = np.zeros(3, bool)
+    inside[list(members)] = True
+    tp = int(matrix[np.ix_(inside, inside)].sum())
+    fp = int(matrix[np.ix_(~inside, inside)].sum())
+    fn = int(matrix[np.ix_(inside, ~inside)].sum())
+    return Confusion(tp=tp, fp=fp, fn=fn, tn=int(matrix.sum()) - tp - fp - fn)
+
+
+def _burden(labels_confusion: np.ndarray, axis: int) -> float:
+    counts = labels_confusion.sum(axis=axis)
+    liver = counts[1] + counts[2]
+    return float(counts[2] / liver) if liver else 0.0
+
+
+def evaluate_case(prediction: np.ndarray, reference: np.ndarray,
+                  spacing_zyx: tuple[float, float, float], case: str = "case") -> CaseResult:
+    """Score one predicted label map (0/1/2) against its reference on the same grid."""
+    if prediction.shape != reference.shape:
+        raise ValueError(f"prediction shape {prediction.shape} differs from {reference.shape}")
+    matrix = confusion_matrix(prediction, reference)
+    confusions = {"liver": _binary_confusion(matrix, (1, 2)),
+                  "tumour": _binary_confusion(matrix, (2,))}
+    structures = {}
+    for name, select in STRUCTURES.items():
+        distances = surface_distances(select(prediction), select(reference), spacing_zyx)
+        structures[name] = {**overlap_scores(confusions[name]), **distances.as_dict()}
+    burden_error = abs(_burden(matrix, axis=0) - _burden(matrix, axis=1))
+    return CaseResult(case=case, confusion_matrix=matrix, structures=structures,
+                      confusions=confusions, lesions=lesion_counts(prediction == 2,
+                                                                   reference == 2),
+                      tumour_burden_error=burden_error)
+
+
+def _mean(values: list[float | None]) -> float | None:
+    defined = [v for v in values if v is not None]
+    return float(np.mean(defined)) if defined else None
+
+
+def aggregate(results: list[CaseResult]) -> dict:
+    """Figures over all cases: per-case means, global Dice, pooled lesion detection."""
+    summary: dict[str, dict] = {}
+    for name in STRUCTURES:
+        per_case = [r.structures[name] for r in results]
+        pooled = sum((r.confusions[name] for r in results), Confusion(0, 0, 0, 0))
+        summary[name] = {
+            "n_cases": len(results),
+            "dice_per_case": _mean([c["dice"] for c in per_case]),
+            "dice_global": dice(pooled),
+            **{key: _mean([c[key] for c in per_case]) for key in per_case[0] if key != "dice"},
+        } if results else {"n_cases": 0}
+    lesions = sum((r.lesions for r in results), LesionCounts(0, 0, 0, 0, 0, 0))
+    errors = [r.tumour_burden_error for r in results]
+    summary["lesions"] = {
+        **lesions.rates(),
+        "tumour_burden_rmse": math.sqrt(float(np.mean(np.square(errors)))) if errors else None,
+        "tumour_burden_max_error": max(errors) if errors else None,
+    }
+    return summary
+
+
+def evaluation_report(results: list[CaseResult]) -> dict:
+    """The JSON document of ``livseg evaluate``."""
+    return {"cases": [r.as_dict() for r in results], "aggregate": aggregate(results)}

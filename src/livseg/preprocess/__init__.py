@@ -1,0 +1,22 @@
+"""Preprocessing: HU windows, canonical orientation, resampling, crops. Each with its inverse."""
+from __future__ import annotations
+
+from livseg.preprocess.crop import BoundingBox, crop, mask_bbox, uncrop
+from livseg.preprocess.intensity import LITS_8BIT_WINDOW, LIVER_WINDOW, hu_from_window, hu_window
+from livseg.preprocess.orientation import (
+    Reorientation,
+    canonical_reorientation,
+    from_canonical,
+    reorient_array,
+    restore_array,
+    to_canonical,
+)
+from livseg.preprocess.resample import resample_to_grid, resample_to_spacing, resize_in_plane
+
+__all__ = [
+    "BoundingBox", "crop", "mask_bbox", "uncrop",
+    "LITS_8BIT_WINDOW", "LIVER_WINDOW", "hu_window", "hu_from_window",
+    "Reorientation", "canonical_reorientation", "to_canonical", "from_canonical",
+    "reorient_array", "restore_array",
+    "resample_to_grid", "resample_to_spacing", "resize_in_plane",
+]
