@@ -11,6 +11,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
+from livseg.io.nifti_size import check_nifti_complete
 from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,8 @@ def _itk_reason(error: RuntimeError) -> str:
 
 def read_image_file(path: Path) -> Volume:
     """Read a NIfTI, NRRD or MetaImage file with its geometry."""
+    if image_suffix(path) in (".nii", ".nii.gz"):
+        check_nifti_complete(path)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -79,7 +82,8 @@ def read_image_file(path: Path) -> Volume:
     try:
         image = reader.Execute()
     except RuntimeError as error:
-        raise LivsegInputError(f"cannot read the voxel data ({_itk_reason(error)})", path) from None
+        raise LivsegInputError("truncated or corrupt voxel data "
+                               f"({_itk_reason(error)})", path) from None
     volume = volume_from_sitk(image, path)
     if np.issubdtype(volume.array.dtype, np.floating) and not np.isfinite(volume.array).all():
         raise LivsegInputError("holds NaN or infinite voxel values", path)

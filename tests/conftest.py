@@ -1,0 +1,43 @@
+"""Shared fixtures: tiny synthetic volumes, temporary files, and the optional real data."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livseg.io import Volume
+from livseg.phantom import Phantom, make_phantom
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data, or skip the test when the real data is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real data not present: {path}")
+    return path
+
+
+@functools.lru_cache(maxsize=4)
+def _phantom(seed: int, n_tumours: int) -> Phantom:
+    return make_phantom(shape=(24, 64, 72), spacing=(4.0, 4.5, 7.0), n_tumours=n_tumours,
+                        seed=seed)
+
+
+@pytest.fixture
+def small_phantom() -> Phantom:
+    """A 24x64x72 phantom with three tumours, anisotropic voxels (cached, do not mutate)."""
+    return _phantom(3, 3)
+
+
+@pytest.fixture
+def oblique_volume() -> Volume:
+    """An odd-sized volume with anisotropic spacing and a permuted, flipped direction."""
+    rng = np.random.default_rng(0)
+    direction = np.array([[0, 0, -1], [-1, 0, 0], [0, 1, 0]], dtype=float)  # columns: i, j, k
+    return Volume(rng.integers(-1000, 1500, size=(7, 9, 11)).astype(np.int16),
+                  spacing=(0.7, 1.3, 2.9), origin=(12.5, -40.25, 101.0),
+                  direction=tuple(direction.ravel()))
