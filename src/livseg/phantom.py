@@ -88,11 +88,9 @@ def _skeleton_and_vessels(frame: _Frame, hu: np.ndarray) -> None:
     hu[frame.cylinder((0.0, 0.60), (0.05, 0.05))] = MUSCLE  # spinal canal
     hu[frame.cylinder((0.07, 0.22), (0.055, 0.055))] = AORTA
     upper = np.broadcast_to(frame.w > -0.1, frame.shape)
-    for angle in np.linspace(0.15 * np.pi, 0.85 * np.pi, 7):
-        for side in (-1, 1):
-            centre = (side * 0.73 * np.cos(angle - np.pi / 2 + np.pi / 2), 0.05 - 0.53 * np.sin(angle))
-            rib = frame.cylinder(centre, (0.035, 0.035)) & upper
-            hu[rib] = RIB
+    for angle in np.linspace(0.1 * np.pi, 0.9 * np.pi, 9):  # an arc over the front
+        centre = (0.73 * np.cos(angle), 0.05 - 0.53 * np.sin(angle))
+        hu[frame.cylinder(centre, (0.035, 0.035)) & upper] = RIB
 
 
 def _organs(frame: _Frame, hu: np.ndarray, cavity: np.ndarray, rng: np.random.Generator):
@@ -102,7 +100,9 @@ def _organs(frame: _Frame, hu: np.ndarray, cavity: np.ndarray, rng: np.random.Ge
     deform = 0.35 * smooth_field(frame.shape, rng, cells=4)
     liver = frame.ellipsoid((-0.33, -0.05, 0.3), (0.36, 0.36, 0.62), deform) & cavity
     liver &= ~frame.cylinder((0.0, 0.42), (0.16, 0.15))
-    liver = ndimage.binary_opening(liver, iterations=1)
+    in_plane = ndimage.generate_binary_structure(3, 1)
+    in_plane[0] = in_plane[2] = False  # also works on a one-slice volume
+    liver = ndimage.binary_opening(liver, structure=in_plane)
     if liver.any():
         labelled, n = ndimage.label(liver)
         if n > 1:
@@ -136,7 +136,8 @@ def _insert_tumours(hu, labels, liver, spacing_zyx, n_tumours, rng, edge_blur_mm
             break
         centre = candidates[rng.integers(len(candidates))]
         axes = radius * rng.uniform(0.8, 1.2, size=3)
-        offsets = [(g - c) * s / a for g, c, s, a in zip(grid, centre, spacing_zyx, axes, strict=True)]
+        offsets = [(g - c) * s / a
+                   for g, c, s, a in zip(grid, centre, spacing_zyx, axes, strict=True)]
         rho = np.sqrt(sum(o**2 for o in offsets))  # 1 on the tumour surface
         signed_mm = (1.0 - rho) * radius  # approximately mm inside the surface
         weight = 1.0 / (1.0 + np.exp(-signed_mm / max(edge_blur_mm, 1e-3)))

@@ -5,7 +5,13 @@ from pathlib import Path
 
 from livseg.errors import LivsegInputError
 from livseg.io.dicom import read_dicom_series
-from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, image_suffix, read_image_file, write_volume
+from livseg.io.files import (
+    DICOM_SUFFIXES,
+    IMAGE_SUFFIXES,
+    image_suffix,
+    read_image_file,
+    write_volume,
+)
 from livseg.io.volume import Volume
 
 

@@ -78,7 +78,8 @@ def read_image_file(path: Path) -> Volume:
         reader.SetExtractIndex((0, 0, 0, 0))
         reader.SetExtractSize((*size[:3], 0))
     elif dimension != 3:
-        raise LivsegInputError(f"is a {dimension}D image of size {size}; expected a 3D volume", path)
+        raise LivsegInputError(f"is a {dimension}D image of size {size}; expected a 3D volume",
+                               path)
     try:
         image = reader.Execute()
     except RuntimeError as error:

@@ -22,7 +22,8 @@ def as_label_map(volume: Volume, path: str | Path) -> Volume:
     values = np.unique(array)
     unexpected = [v for v in values.tolist() if v not in LITS_LABELS]
     if unexpected:
-        shown = ", ".join(f"{v:g}" for v in unexpected[:8]) + (" ..." if len(unexpected) > 8 else "")
+        shown = ", ".join(f"{v:g}" for v in unexpected[:8])
+        shown += " ..." if len(unexpected) > 8 else ""
         raise LivsegInputError(f"holds label values {shown}; expected only 0 (background), "
                                "1 (liver) and 2 (tumour)", path)
     return volume.with_array(array.astype(np.uint8, copy=False))

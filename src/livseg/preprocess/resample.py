@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import SimpleITK as sitk
-import torch
-import torch.nn.functional as F
 
 from livseg.io.files import volume_from_sitk, volume_to_sitk
 from livseg.io.volume import Volume
@@ -25,6 +23,9 @@ def resize_in_plane(array: np.ndarray, size_yx: tuple[int, int], is_label: bool)
     Images use bilinear interpolation (float32 out); labels use nearest neighbour and keep
     their dtype. Calling it again with the original (H, W) is the inverse.
     """
+    import torch  # imported here so that reading and scoring volumes never loads torch
+    import torch.nn.functional as F
+
     if tuple(array.shape[-2:]) == tuple(size_yx):
         return array.copy()
     lead = array.shape[:-2]

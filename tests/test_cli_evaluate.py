@@ -1,0 +1,94 @@
+"""``livseg evaluate`` end to end, including its answers to bad input."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from livseg.cli import main
+from livseg.io import Volume, write_volume
+
+
+def _labels(tmp_path, name, array, spacing=(1.0, 1.0, 2.0)):
+    return write_volume(Volume(array.astype(np.uint8), spacing=spacing), tmp_path / name)
+
+
+@pytest.fixture
+def pair(tmp_path, small_phantom):
+    ref = small_phantom.labels
+    pred = ref.array.copy()
+    pred[pred == 2] = 1
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_volume(ref.with_array(pred), tmp_path / "pred" / "case1.nii.gz")
+    write_volume(ref, tmp_path / "gt" / "case1.nii.gz")
+    write_volume(ref, tmp_path / "pred" / "case2.nii.gz")
+    write_volume(ref, tmp_path / "gt" / "case2.nii.gz")
+    return tmp_path
+
+
+def test_folders_matched_by_name_give_json_and_csv(pair, capsys):
+    code = main(["evaluate", "--pred", str(pair / "pred"), "--gt", str(pair / "gt"),
+                 "--json", str(pair / "out.json"), "--csv", str(pair / "out.csv")])
+    assert code == 0
+    report = json.loads((pair / "out.json").read_text())
+    assert [c["case"] for c in report["cases"]] == ["case1", "case2"]
+    assert report["cases"][0]["tumour"]["dice"] == 0.0
+    assert report["cases"][1]["tumour"]["dice"] == 1.0
+    assert report["aggregate"]["tumour"]["dice_per_case"] == 0.5
+    assert report["cases"][0]["liver"]["dice"] == 1.0  # liver includes tumour
+    lines = (pair / "out.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("case,liver_dice,")
+    assert "case1" in capsys.readouterr().out
+
+
+def _run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "livseg", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def _assert_clean_refusal(result, fragment, out_dir):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (out_dir / "report.json").exists()
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path):
+    good = np.zeros((4, 5, 6), np.uint8)
+    good[1:3, 1:4, 1:5] = 1
+    gt = _labels(tmp_path, "gt.nii.gz", good)
+    (tmp_path / "empty.nii.gz").write_bytes(b"")
+    (tmp_path / "noise.nii.gz").write_bytes(np.random.default_rng(0).bytes(999))
+    (tmp_path / "text.nrrd").write_text("hello")
+    odd = good.copy()
+    odd[0, 0, 0] = 7
+    _labels(tmp_path, "values.nii.gz", odd)
+    _labels(tmp_path, "grid.nii.gz", good, spacing=(1.0, 1.0, 3.0))
+    _labels(tmp_path, "shape.nii.gz", np.zeros((4, 5, 7)))
+    (tmp_path / "nodicom").mkdir()
+    cases = {"missing.nii.gz": "does not exist", "empty.nii.gz": "empty file",
+             "noise.nii.gz": "not a gzip", "text.nrrd": "not a readable image",
+             "values.nii.gz": "label values 7", "grid.nii.gz": "another grid",
+             "shape.nii.gz": "another grid", "nodicom": "both be files or both be folders"}
+    report = tmp_path / "report.json"
+    for name, fragment in cases.items():
+        result = _run_cli("evaluate", "--pred", str(tmp_path / name), "--gt", str(gt),
+                          "--json", str(report))
+        _assert_clean_refusal(result, fragment, tmp_path)
+
+
+def test_missing_prediction_in_folder_is_named(pair):
+    (pair / "pred" / "case2.nii.gz").unlink()
+    result = _run_cli("evaluate", "--pred", str(pair / "pred"), "--gt", str(pair / "gt"),
+                      "--json", str(pair / "report.json"))
+    _assert_clean_refusal(result, "no prediction for 1 reference file(s): case2.nii.gz", pair)
+
+
+def test_bad_arguments_exit_2_with_one_line():
+    result = _run_cli("evaluate", "--pred")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
