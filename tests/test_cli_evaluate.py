@@ -92,3 +92,19 @@ def test_missing_prediction_in_folder_is_named(pair):
 def test_bad_arguments_exit_2_with_one_line():
     result = _run_cli("evaluate", "--pred")
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_info_reads_a_dicom_series_and_refuses_bad_folders(tmp_path):
+    from tests.io.dicom_factory import write_series
+
+    stored = np.zeros((3, 4, 5), np.uint16)
+    write_series(tmp_path / "ct", stored, [(0, 0, 2.0 * k) for k in range(3)])
+    result = _run_cli("info", str(tmp_path / "ct"))
+    assert result.returncode == 0 and "spacing 0.7x0.8x2 mm" in result.stdout
+    write_series(tmp_path / "two" / "a", stored, [(0, 0, 2.0 * k) for k in range(3)])
+    write_series(tmp_path / "two" / "b", stored[:2], [(0, 0, 2.0 * k) for k in range(2)])
+    write_series(tmp_path / "mr", stored, [(0, 0, 2.0 * k) for k in range(3)], modality="MR")
+    (tmp_path / "empty").mkdir()
+    for folder, fragment in (("two", "holds 2 DICOM image series"), ("mr", "reads CT only"),
+                             ("empty", "holds no DICOM image series")):
+        _assert_clean_refusal(_run_cli("info", str(tmp_path / folder)), fragment, tmp_path)

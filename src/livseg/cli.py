@@ -36,6 +36,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_info(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from livseg.io import read_volume
+    from livseg.preprocess import canonical_reorientation
+
+    volume = read_volume(args.input)
+    direction = np.round(volume.direction_matrix, 4).tolist()
+    print(f"{args.input}\n  {volume.describe_grid()}\n  origin {volume.origin} mm (LPS)"
+          f"\n  direction {direction}\n  values {volume.array.min()} .. {volume.array.max()} "
+          f"({volume.array.dtype})\n  canonical {canonical_reorientation(volume.direction)}")
+    for note in volume.notes:
+        print(f"  note: {note}")
+    return 0
+
+
 def _cmd_phantom(args: argparse.Namespace) -> int:
     from livseg.io import write_volume
     from livseg.phantom import make_phantom
@@ -75,6 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, help="write per-case and aggregate figures")
     evaluate.add_argument("--csv", type=Path, help="write one row per case")
     evaluate.set_defaults(run=_cmd_evaluate)
+
+    info = commands.add_parser("info", help="read a CT and describe its grid")
+    info.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    info.set_defaults(run=_cmd_info)
 
     phantom = commands.add_parser("phantom", help="write a synthetic abdominal CT and labels")
     phantom.add_argument("-o", "--out", type=Path, required=True, help="output folder")
