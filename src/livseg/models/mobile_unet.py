@@ -1,0 +1,96 @@
+"""Mobile U-Net: a U-Net built from depthwise-separable, inverted-residual blocks.
+
+Every convolution is depthwise-separable (a depthwise 3x3, then a pointwise 1x1), the
+encoder stages are MobileNetV2 inverted-residual blocks with residual connections, the
+decoder up-samples, concatenates the encoder's features and fuses them with another
+depthwise-separable block, and a 1x1 convolution gives the class logits.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from livseg.models.blocks import DepthwiseSeparableConv, InvertedResidual, PaddedToMultiple
+
+BASE_CHANNELS = (16, 24, 32, 64, 96, 160)
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(8, int(round(channels * width / 8)) * 8)
+
+
+class EncoderStage(nn.Sequential):
+    """Down-sample by 2 with a strided inverted residual, then ``blocks - 1`` residual ones."""
+
+    def __init__(self, in_channels: int, out_channels: int, blocks: int, expansion: float):
+        layers = [InvertedResidual(in_channels, out_channels, 2, expansion)]
+        layers += [InvertedResidual(out_channels, out_channels, 1, expansion)
+                   for _ in range(blocks - 1)]
+        super().__init__(*layers)
+
+
+class DecoderStage(nn.Module):
+    """Up-sample by 2, concatenate the skip features, fuse with separable convolutions."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int,
+                 expansion: float):
+        super().__init__()
+        self.fuse = DepthwiseSeparableConv(in_channels + skip_channels, out_channels)
+        self.refine = InvertedResidual(out_channels, out_channels, 1, expansion)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.refine(self.fuse(torch.cat([x, skip], dim=1)))
+
+
+class FullResolutionHead(nn.Module):
+    """Up-sample the half-resolution features, add the input slice back, classify.
+
+    The first stage works at half resolution (a strided stem), which is where most of a
+    light network's time would otherwise go; this head restores full-resolution detail
+    from the input itself before the 1x1 classifier.
+    """
+
+    def __init__(self, in_channels: int, image_channels: int, hidden: int, num_classes: int):
+        super().__init__()
+        self.fuse = DepthwiseSeparableConv(in_channels + image_channels, hidden)
+        self.classify = nn.Conv2d(hidden, num_classes, kernel_size=1)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        up = F.interpolate(features, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.classify(self.fuse(torch.cat([up, image], dim=1)))
+
+
+class MobileUNet(PaddedToMultiple):
+    """(N, in_channels, H, W) -> (N, num_classes, H, W) logits.
+
+    ``width`` scales every channel count; ``depth`` is the number of down-samplings after
+    the strided stem (2-5); ``blocks`` the inverted-residual blocks per encoder stage;
+    ``expansion`` their ratio.
+    """
+
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.0,
+                 depth: int = 4, blocks: int = 2, expansion: float = 6.0):
+        super().__init__()
+        if not 2 <= depth <= 5:
+            raise ValueError(f"depth must be 2..5, got {depth}")
+        channels = [_scaled(c, width) for c in BASE_CHANNELS[: depth + 1]]
+        self.size_multiple = 2 ** (depth + 1)
+        self.stem = DepthwiseSeparableConv(in_channels, channels[0], stride=2)
+        self.encoder = nn.ModuleList(
+            EncoderStage(channels[i], channels[i + 1], blocks, expansion) for i in range(depth))
+        self.decoder = nn.ModuleList(
+            DecoderStage(channels[i + 1], channels[i], channels[i], expansion)
+            for i in reversed(range(depth)))
+        self.head = FullResolutionHead(channels[0], in_channels, max(8, channels[0] // 2),
+                                       num_classes)
+
+    def forward_padded(self, image: torch.Tensor) -> torch.Tensor:
+        features = [self.stem(image)]
+        for stage in self.encoder:
+            features.append(stage(features[-1]))
+        x = features.pop()
+        for stage in self.decoder:
+            x = stage(x, features.pop())
+        return self.head(x, image)
