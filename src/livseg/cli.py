@@ -65,6 +65,54 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_config(args: argparse.Namespace):
+    from livseg.train.checkpoint import read_checkpoint
+    from livseg.train.config import TrainConfig
+
+    if args.resume:  # the run's own recipe; only how long and where may change
+        recipe = read_checkpoint(args.out / "last.pt")["training"]["recipe"]
+        changes = {"epochs": args.epochs, "device": args.device, "threads": args.threads}
+        return TrainConfig(**{**recipe, **{k: v for k, v in changes.items() if v is not None}})
+    overrides = {"stage": args.stage, "arch": args.arch, "data": args.data,
+                 "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                 "seed": args.seed, "device": args.device, "threads": args.threads,
+                 "init_from": str(args.init_from) if args.init_from else None,
+                 "max_steps_per_epoch": args.max_steps}
+    if args.config:
+        return TrainConfig.from_file(args.config, **overrides)
+    return TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from livseg.train.loop import train
+
+    if not args.resume and args.data is None and args.config is None:
+        raise LivsegInputError("--data (or --config) is needed unless --resume")
+    if args.resume and not (args.out / "last.pt").exists():
+        raise LivsegInputError("has no last.pt to resume from", args.out)
+    if not args.resume and (args.out / "last.pt").exists():
+        raise LivsegInputError("already holds a run (last.pt); use --resume to continue it "
+                               "or choose another --out", args.out)
+    config = _train_config(args)
+    last = train(config, args.out, resume=args.resume)
+    if last:
+        print(f"epoch {last['epoch']}: validation Dice {last['val_dice']:.4f}, "
+              f"accuracy {last['val_accuracy']:.4f}, sensitivity {last['val_sensitivity']:.4f}, "
+              f"specificity {last['val_specificity']:.4f}; run in {args.out}/")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from livseg.train.sources import load_data
+
+    data = load_data(args.data, stage=args.stage, window=tuple(args.window),
+                     size=(args.size, args.size), seed=args.seed)
+    data.save(args.out)
+    print(f"wrote {args.out}: {len(data)} slices of {data.size[0]}x{data.size[1]} from "
+          f"{len(set(data.volume_ids.tolist()))} volumes (window {data.window} HU)")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
@@ -106,6 +154,33 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--seed", type=int, default=0)
     phantom.set_defaults(run=_cmd_phantom)
 
+    train = commands.add_parser("train", help="train one stage of the cascade")
+    train.add_argument("--stage", choices=("liver", "tumour"))
+    train.add_argument("--arch", choices=("mobileunet", "unet", "resunet"))
+    train.add_argument("--data", help="phantom[:N], a slice folder, LiTS/MSD folder, .npz "
+                                      "cache; join several with +")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--config", type=Path, help="JSON file of TrainConfig settings")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--threads", type=int)
+    train.add_argument("--max-steps", type=int, help="cap the batches per epoch")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
+    train.set_defaults(run=_cmd_train)
+
+    prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
+    prepare.add_argument("--data", required=True)
+    prepare.add_argument("--stage", choices=("liver", "tumour"), default="liver")
+    prepare.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    prepare.add_argument("--size", type=int, default=256)
+    prepare.add_argument("--window", type=float, nargs=2, default=(0.0, 255.0))
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.set_defaults(run=_cmd_prepare)
+
     demo = commands.add_parser("demo", help="run the main job on built-in data")
     demo.add_argument("--out", type=Path, default=Path("livseg-demo"))
     demo.set_defaults(run=_cmd_demo)
@@ -114,7 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+    verbose = args.verbose or args.command == "train"
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.run(args)

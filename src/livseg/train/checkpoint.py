@@ -1,0 +1,105 @@
+"""Checkpoints that describe themselves, written atomically.
+
+A checkpoint holds the network's architecture and arguments, the input it expects (HU
+window, size, number of slices), its label map, the data and recipe it was trained with,
+its validation figures and the livseg version; loading it needs nothing else. ``last.pt``
+also holds what ``--resume`` needs (optimiser, schedule, random states, history).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from livseg import __version__
+from livseg.errors import LivsegInputError
+from livseg.models import build_model
+
+FORMAT = "livseg-checkpoint"
+FORMAT_VERSION = 1
+STAGE_LABELS = {"liver": {0: "background", 1: "liver"},
+                "tumour": {0: "background", 1: "tumour"}}
+
+
+def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
+             training: dict, validation: dict) -> dict:
+    return {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "livseg_version": __version__,
+        "stage": stage,
+        "architecture": dict(model.build_args),
+        "input": {"window_hu": list(window), "size": list(size), "in_channels": in_channels,
+                  "orientation": "canonical axial (LPS), array (z, y, x)",
+                  "scaling": "clip HU to window_hu, then (hu - low) / (high - low)"},
+        "labels": {str(k): v for k, v in STAGE_LABELS[stage].items()},
+        "training": training,
+        "validation": validation,
+    }
+
+
+def save_checkpoint(path: Path, description: dict, model: nn.Module,
+                    resume_state: dict | None = None) -> Path:
+    """Write ``description`` + weights (+ resume state) to ``path`` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {**description, "model_state": {k: v.detach().cpu()
+                                              for k, v in model.state_dict().items()}}
+    if resume_state is not None:
+        payload["resume"] = resume_state
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        torch.save(payload, temporary)
+        with open(temporary, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: Path) -> dict:
+    """The checkpoint's contents, or a clear error when it is not a livseg checkpoint."""
+    path = Path(path)
+    if not path.is_file():
+        raise LivsegInputError("does not exist", path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises many kinds for a damaged file
+        raise LivsegInputError(f"is not a readable checkpoint ({type(error).__name__})",
+                               path) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise LivsegInputError("is not a livseg checkpoint", path)
+    return payload
+
+
+def load_model(path: Path) -> tuple[nn.Module, dict]:
+    """Rebuild the network of a checkpoint with its weights, in eval mode, and its description."""
+    payload = read_checkpoint(path)
+    args = dict(payload["architecture"])
+    model = build_model(args.pop("name"), **args)
+    model.load_state_dict(payload["model_state"])
+    model.eval()
+    description = {k: v for k, v in payload.items() if k not in ("model_state", "resume")}
+    return model, description
+
+
+def load_matching_weights(model: nn.Module, path: Path) -> tuple[int, int]:
+    """Copy every tensor of a checkpoint whose name and shape match (transfer learning)."""
+    source = read_checkpoint(path)["model_state"]
+    target = model.state_dict()
+    matching = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    model.load_state_dict(matching, strict=False)
+    return len(matching), len(target)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

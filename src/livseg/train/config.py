@@ -1,0 +1,70 @@
+"""The training recipe: one dataclass; variants are values, not subclasses."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from livseg.errors import LivsegInputError
+
+STAGE_FOREGROUND = {"liver": "liver", "tumour": "tumour"}
+
+
+@dataclass
+class TrainConfig:
+    stage: str = "liver"  # liver: label >= 1 is foreground; tumour: label == 2
+    arch: str = "mobileunet"
+    arch_args: dict = field(default_factory=dict)
+    data: str = "phantom"
+    epochs: int = 40
+    batch_size: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_epochs: float = 1.0
+    validation_fraction: float = 0.2
+    seed: int = 0
+    size: tuple[int, int] = (256, 256)
+    in_channels: int = 1  # 1 slice, or an odd number k of adjacent slices (2.5D)
+    window: tuple[float, float] = (0.0, 255.0)  # HU -> [0, 1]; slice folders declare theirs
+    oversample: float = 2.0  # sampling weight of slices holding the foreground class
+    class_weights: tuple[float, float] = (1.0, 1.0)
+    dice_weight: float = 1.0
+    ce_weight: float = 1.0
+    augment: bool = True
+    patience: int = 10  # epochs without a better validation Dice before stopping
+    min_delta: float = 1e-3
+    montage_slices: int = 6
+    max_steps_per_epoch: int | None = None
+    amp: bool = True  # bf16 autocast on CUDA only
+    channels_last: bool = True
+    device: str = "auto"
+    threads: int | None = None
+    init_from: str | None = None
+
+    def __post_init__(self) -> None:
+        self.size = tuple(int(s) for s in self.size)  # type: ignore[assignment]
+        self.window = tuple(float(w) for w in self.window)  # type: ignore[assignment]
+        self.class_weights = tuple(float(w) for w in self.class_weights)  # type: ignore
+        if self.stage not in STAGE_FOREGROUND:
+            raise LivsegInputError(f"unknown stage {self.stage!r}; use liver or tumour")
+        if self.in_channels < 1 or self.in_channels % 2 == 0:
+            raise LivsegInputError("in_channels must be an odd number of slices (1, 3, 5)")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise LivsegInputError("epochs and batch_size must be at least 1")
+
+    def as_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+    @classmethod
+    def from_file(cls, path: Path, **overrides) -> TrainConfig:
+        """A config from a JSON file, with command-line values (not None) taking precedence."""
+        try:
+            values = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise LivsegInputError(f"is not a readable JSON config ({error})", path) from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise LivsegInputError(f"has unknown settings: {', '.join(sorted(unknown))}", path)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)

@@ -1,0 +1,68 @@
+"""What a training run leaves to look at: metrics.csv, curves.png, per-epoch montages."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from livseg.io.text import write_csv
+
+CURVES = (("loss", "loss"), ("dice", "Dice"), ("accuracy", "accuracy"),
+          ("sensitivity", "sensitivity"), ("specificity", "specificity"))
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save_figure(figure, path: Path) -> None:
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+    os.close(handle)
+    figure.savefig(temporary, dpi=80)
+    os.replace(temporary, path)
+
+
+def write_history(rows: list[dict], run_dir: Path) -> None:
+    """metrics.csv and curves.png (train and validation per epoch) from the history rows."""
+    write_csv(run_dir / "metrics.csv", rows)
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.4))
+    epochs = [row["epoch"] for row in rows]
+    for axis, (key, title) in zip(axes, CURVES, strict=True):
+        for split, style in (("train", "-o"), ("val", "-s")):
+            axis.plot(epochs, [row[f"{split}_{key}"] for row in rows], style, markersize=3,
+                      label=split)
+        axis.set_title(title)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.tight_layout()
+    _save_figure(figure, run_dir / "curves.png")
+    plt.close(figure)
+
+
+def save_montage(images: np.ndarray, reference: np.ndarray, prediction: np.ndarray,
+                 path: Path, title: str) -> None:
+    """Fixed validation slices: image, reference outline (green), prediction (red)."""
+    plt = _pyplot()
+    count = len(images)
+    figure, axes = plt.subplots(1, count, figsize=(2.6 * count, 3.0), squeeze=False)
+    for axis, image, ref, pred in zip(axes[0], images, reference, prediction, strict=True):
+        axis.imshow(image, cmap="gray", vmin=0, vmax=1)
+        if ref.any():
+            axis.contour(ref, levels=[0.5], colors="lime", linewidths=0.8)
+        if pred.any():
+            axis.contour(pred, levels=[0.5], colors="red", linewidths=0.8)
+        axis.axis("off")
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _save_figure(figure, path)
+    plt.close(figure)

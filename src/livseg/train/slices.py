@@ -1,0 +1,117 @@
+"""The training set as one compact block of 2D slices, and its split by volume.
+
+Every source (slice folders, LiTS or MSD volumes, phantoms) becomes a :class:`SliceSet`:
+windowed images scaled to [0, 1] (float16), label maps (uint8, LiTS 0/1/2), and for each
+slice the id of the volume it came from and its position there. ``livseg prepare`` saves
+it as one .npz so that epochs never decode NIfTI or JPEG again.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from livseg.errors import LivsegInputError
+
+
+@dataclass
+class SliceSet:
+    images: np.ndarray  # (N, H, W) float16 in [0, 1]: HU through ``window``
+    labels: np.ndarray  # (N, H, W) uint8: 0 background, 1 liver, 2 tumour
+    volume_ids: np.ndarray  # (N,) str: the patient/volume each slice comes from
+    slice_numbers: np.ndarray  # (N,) int: position of the slice in its volume
+    window: tuple[float, float]  # HU mapped to 0 and 1
+    sources: list[str] = field(default_factory=list)
+    has_tumour_labels: bool = True
+
+    def __post_init__(self) -> None:
+        n = len(self.images)
+        if not (len(self.labels) == len(self.volume_ids) == len(self.slice_numbers) == n):
+            raise ValueError("images, labels, volume ids and slice numbers differ in length")
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return tuple(self.images.shape[1:])  # type: ignore[return-value]
+
+    def subset(self, keep: np.ndarray) -> SliceSet:
+        return SliceSet(self.images[keep], self.labels[keep], self.volume_ids[keep],
+                        self.slice_numbers[keep], self.window, list(self.sources),
+                        self.has_tumour_labels)
+
+    def neighbour_index(self, k: int) -> np.ndarray:
+        """(N, k) row indices of each slice's k adjacent slices (2.5D input).
+
+        Neighbours missing from the set (volume edges, sparse slice folders) repeat the
+        nearest slice that is present.
+        """
+        index = np.repeat(np.arange(len(self))[:, None], k, axis=1)
+        if k == 1:
+            return index
+        lookup = {(v, s): i for i, (v, s) in enumerate(zip(self.volume_ids, self.slice_numbers,
+                                                           strict=True))}
+        half = k // 2
+        for row, (volume, number) in enumerate(zip(self.volume_ids, self.slice_numbers,
+                                                   strict=True)):
+            for column, offset in enumerate(range(-half, half + 1)):
+                step = 1 if offset > 0 else -1
+                for distance in range(abs(offset), 0, -1):
+                    found = lookup.get((volume, int(number) + step * distance))
+                    if found is not None:
+                        index[row, column] = found
+                        break
+        return index
+
+    def save(self, path: Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.partial.npz")
+        meta = {"window": list(self.window), "sources": self.sources,
+                "has_tumour_labels": self.has_tumour_labels}
+        np.savez(partial, images=self.images, labels=self.labels,
+                 volume_ids=self.volume_ids.astype(str), slice_numbers=self.slice_numbers,
+                 meta=np.array(json.dumps(meta)))
+        partial.replace(path)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> SliceSet:
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"]))
+                return cls(data["images"], data["labels"], data["volume_ids"],
+                           data["slice_numbers"], tuple(meta["window"]), meta["sources"],
+                           meta["has_tumour_labels"])
+        except (OSError, KeyError, ValueError) as error:
+            raise LivsegInputError(f"is not a livseg slice cache ({error})", path) from None
+
+
+def concatenate(sets: list[SliceSet]) -> SliceSet:
+    windows = {tuple(s.window) for s in sets}
+    if len(windows) != 1:
+        raise LivsegInputError(f"the data sources use different HU windows {sorted(windows)}")
+    return SliceSet(np.concatenate([s.images for s in sets]),
+                    np.concatenate([s.labels for s in sets]),
+                    np.concatenate([s.volume_ids.astype(str) for s in sets]),
+                    np.concatenate([s.slice_numbers for s in sets]), sets[0].window,
+                    [src for s in sets for src in s.sources],
+                    all(s.has_tumour_labels for s in sets))
+
+
+def split_by_volume(volume_ids: np.ndarray, validation_fraction: float,
+                    seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean (train, validation) masks over slices; no volume is on both sides."""
+    unique = np.unique(volume_ids.astype(str))
+    if len(unique) < 2:
+        raise LivsegInputError(f"only {len(unique)} volume(s) in the data; a split by volume "
+                               "needs at least 2")
+    order = np.random.default_rng(seed).permutation(len(unique))
+    n_validation = min(len(unique) - 1, max(1, math.ceil(validation_fraction * len(unique))))
+    validation_ids = set(unique[order[:n_validation]].tolist())
+    validation = np.array([v in validation_ids for v in volume_ids.astype(str)])
+    return ~validation, validation

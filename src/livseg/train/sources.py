@@ -1,0 +1,207 @@
+"""Turning each data layout into a SliceSet, and parsing ``--data`` specifications.
+
+Layouts: folders of 2D slices (``images/`` + ``masks/``, PNG/JPG with a declared intensity
+mapping), the LiTS layout (``volume-N.nii`` + ``segmentation-N.nii``), the Medical
+Segmentation Decathlon Task03_Liver layout (``imagesTr/`` + ``labelsTr/``), single
+``volume``/``segmentation`` pairs, a saved cache (.npz) and generated phantoms.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from livseg.errors import LivsegInputError
+from livseg.io import read_volume
+from livseg.io.labels import as_label_map
+from livseg.preprocess import crop, hu_window, mask_bbox, resize_in_plane, to_canonical
+from livseg.train.slices import SliceSet, concatenate
+
+log = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+#: Declared meanings of 8-bit slice pixels: name -> HU window that maps to 0..255.
+PIXEL_MAPPINGS = {"hu0-255": (0.0, 255.0)}
+SLICE_NAME = re.compile(r"(?P<variant>.*?)_?(?P<volume>\d+)_(?P<slice>\d+)\.[A-Za-z]+$")
+#: Slice numbers of different variants of one volume (``flipped_``, ``mirrored_``) are
+#: kept apart by this offset, so that 2.5D neighbours never mix two variants.
+VARIANT_OFFSET = 1_000_000
+
+
+def read_slice_folder(folder: Path, mapping: str = "hu0-255",
+                      size: tuple[int, int] | None = None) -> SliceSet:
+    """``folder/images/*`` with ``folder/masks/*`` of the same name (mask > 127 = liver).
+
+    The volume id and slice number come from names ending ``<volume>_<slice>.<ext>``, e.g.
+    ``flipped_10001_103.jpg`` of ../shared/data/lits_slices_256.
+    """
+    from PIL import Image
+
+    if mapping not in PIXEL_MAPPINGS:
+        raise LivsegInputError(f"unknown pixel mapping {mapping!r}; known: {list(PIXEL_MAPPINGS)}")
+    images_dir, masks_dir = folder / "images", folder / "masks"
+    names = sorted(p.name for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    if not names:
+        raise LivsegInputError("has no PNG/JPG slices in images/", folder)
+    images, labels, volumes, numbers = [], [], [], []
+    variants: dict[str, int] = {}
+    for name in names:
+        match = SLICE_NAME.search(name)
+        if match is None or not (masks_dir / name).exists():
+            raise LivsegInputError(f"slice {name} lacks a <volume>_<slice> name or a mask",
+                                   folder)
+        pixels = np.asarray(Image.open(images_dir / name).convert("L"), dtype=np.float32)
+        mask = np.asarray(Image.open(masks_dir / name).convert("L")) > 127
+        if size is not None and pixels.shape != tuple(size):
+            pixels = resize_in_plane(pixels, size, is_label=False)
+            mask = resize_in_plane(mask.astype(np.uint8), size, is_label=True) > 0
+        images.append((pixels / 255.0).astype(np.float16))
+        labels.append(mask.astype(np.uint8))
+        volumes.append(match["volume"])
+        variant = variants.setdefault(match["variant"], len(variants))
+        numbers.append(variant * VARIANT_OFFSET + int(match["slice"]))
+    return SliceSet(np.stack(images), np.stack(labels), np.array(volumes), np.array(numbers),
+                    PIXEL_MAPPINGS[mapping], [str(folder)], has_tumour_labels=False)
+
+
+def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, ...],
+                  volume_id: str, *, stage: str, window: tuple[float, float],
+                  size: tuple[int, int], empty_every: int = 4,
+                  margin_mm: float = 10.0) -> SliceSet | None:
+    """Slices of one canonical volume for a stage.
+
+    Liver stage: whole slices resized to ``size``; every slice with liver and every
+    ``empty_every``-th slice without. Tumour stage: the liver's bounding box (plus
+    ``margin_mm``) at native resolution, centre-padded or cropped to ``size``.
+    """
+    liver = labels >= 1
+    if stage == "tumour":
+        box = mask_bbox(liver, spacing_zyx, margin_mm)
+        if box is None:
+            return None
+        hu, labels = crop(hu, box), crop(labels, box)
+        liver = labels >= 1
+        hu, labels = _fit(hu, size, float(window[0])), _fit(labels, size, 0)
+        slice_numbers = np.arange(box.start[0], box.stop[0])
+        keep = np.ones(len(hu), bool)
+    else:
+        slice_numbers = np.arange(len(hu))
+        keep = liver.any(axis=(1, 2)) | (slice_numbers % empty_every == 0)
+        hu = resize_in_plane(hu.astype(np.float32), size, is_label=False)
+        labels = resize_in_plane(labels, size, is_label=True)
+    if not keep.any():
+        return None
+    return SliceSet(hu_window(hu[keep], *window).astype(np.float16), labels[keep],
+                    np.full(int(keep.sum()), volume_id), slice_numbers[keep], window)
+
+
+def _fit(array: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarray:
+    """Centre-pad (with ``fill``) or centre-crop the last two axes to ``size``."""
+    out = np.full((array.shape[0], *size), fill, dtype=array.dtype)
+    source, target = [], []
+    for have, want in zip(array.shape[1:], size, strict=True):
+        if have >= want:
+            start = (have - want) // 2
+            source.append(slice(start, start + want))
+            target.append(slice(0, want))
+        else:
+            start = (want - have) // 2
+            source.append(slice(0, have))
+            target.append(slice(start, start + have))
+    out[(slice(None), *target)] = array[(slice(None), *source)]
+    return out
+
+
+def read_volume_pairs(pairs: Iterable[tuple[str, Path, Path]], **options) -> SliceSet:
+    """Slices of (volume id, CT file, label file) pairs; see :func:`volume_slices`."""
+    sets = []
+    for volume_id, ct_path, label_path in pairs:
+        ct, _ = to_canonical(read_volume(ct_path))
+        labels, _ = to_canonical(as_label_map(read_volume(label_path), label_path))
+        if not labels.same_grid(ct, tolerance=1e-3):
+            raise LivsegInputError(f"lies on another grid than {ct_path}", label_path)
+        part = volume_slices(ct.array, labels.array, ct.spacing_zyx, volume_id, **options)
+        if part is not None:
+            part.sources = [str(ct_path)]
+            sets.append(part)
+        log.info("read %s: %d slices", ct_path, 0 if part is None else len(part))
+    if not sets:
+        raise LivsegInputError("no usable slices (no liver labelled?)")
+    return concatenate(sets)
+
+
+def lits_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
+    pairs = []
+    for ct in sorted(folder.glob("volume-*.nii*")):
+        number = re.search(r"volume-(\d+)", ct.name)[1]
+        matches = sorted(folder.glob(f"segmentation-{number}.nii*"))
+        if matches:
+            pairs.append((f"lits{number}", ct, matches[0]))
+    return pairs
+
+
+def msd_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
+    pairs = []
+    for ct in sorted((folder / "imagesTr").glob("*.nii*")):
+        if ct.name.startswith("._"):
+            continue
+        label = folder / "labelsTr" / ct.name
+        if label.exists():
+            pairs.append((ct.name.split(".")[0], ct, label))
+    return pairs
+
+
+def phantom_set(count: int, *, stage: str, window, size, seed: int = 0) -> SliceSet:
+    from livseg.phantom import make_phantom
+
+    sets = []
+    for number in range(count):
+        phantom = make_phantom(shape=(24, 96, 96), spacing=(3.5, 3.5, 6.0), n_tumours=3,
+                               seed=seed + number)
+        part = volume_slices(phantom.ct.array, phantom.labels.array, phantom.ct.spacing_zyx,
+                             f"phantom{seed + number}", stage=stage, window=window, size=size)
+        if part is not None:
+            part.sources = [f"phantom(seed={seed + number})"]
+            sets.append(part)
+    return concatenate(sets)
+
+
+def load_data(spec: str, *, stage: str, window, size, seed: int = 0) -> SliceSet:
+    """A SliceSet from one ``--data`` spec; several specs are joined with ``+``.
+
+    Specs: ``phantom`` or ``phantom:N``; a slice folder (``images/``+``masks/``); a LiTS
+    folder (``volume-N.nii``); an MSD folder (``imagesTr/``); a folder holding
+    ``volume.nii.gz`` + ``segmentation.nii.gz``; a cache ``.npz`` from ``livseg prepare``.
+    """
+    parts = [_load_one(part, stage=stage, window=window, size=size, seed=seed)
+             for part in spec.split("+")]
+    return parts[0] if len(parts) == 1 else concatenate(parts)
+
+
+def _load_one(spec: str, *, stage, window, size, seed) -> SliceSet:
+    options = {"stage": stage, "window": tuple(window), "size": tuple(size)}
+    if spec == "phantom" or spec.startswith("phantom:"):
+        count = int(spec.split(":")[1]) if ":" in spec else 6
+        return phantom_set(count, seed=seed, **options)
+    path = Path(spec)
+    if not path.exists():
+        raise LivsegInputError("does not exist", path)
+    if path.suffix == ".npz":
+        return SliceSet.load(path)
+    if (path / "images").is_dir() and (path / "masks").is_dir():
+        if stage == "tumour":
+            raise LivsegInputError("holds liver-only slice masks; the tumour stage needs "
+                                   "tumour labels", path)
+        return read_slice_folder(path, size=tuple(size))
+    if (path / "imagesTr").is_dir():
+        return read_volume_pairs(msd_pairs(path), **options)
+    if lits_pairs(path):
+        return read_volume_pairs(lits_pairs(path), **options)
+    single = sorted(path.glob("volume.nii*")), sorted(path.glob("segmentation.nii*"))
+    if single[0] and single[1]:
+        return read_volume_pairs([(path.name, single[0][0], single[1][0])], **options)
+    raise LivsegInputError("is not a known training data layout (slice folder, LiTS, MSD, "
+                           "volume/segmentation pair, .npz cache or 'phantom')", path)

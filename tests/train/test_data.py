@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from livseg.errors import LivsegInputError
+from livseg.train.augment import AugmentConfig, augment_batch, spatial_augment
+from livseg.train.losses import DiceCrossEntropyLoss
+from livseg.train.slices import SliceSet, split_by_volume
+from livseg.train.sources import load_data, read_slice_folder
+from tests.conftest import shared_file
+
+
+def _slice_set(volumes=("1", "1", "1", "2", "2", "3"), numbers=(4, 5, 7, 1, 2, 9)):
+    n = len(volumes)
+    images = np.arange(n, dtype=np.float16)[:, None, None] * np.ones((n, 4, 4), np.float16)
+    return SliceSet(images, np.zeros((n, 4, 4), np.uint8), np.array(volumes),
+                    np.array(numbers), (0.0, 255.0))
+
+
+def test_split_is_by_volume_never_by_slice():
+    ids = np.repeat([f"v{i}" for i in range(10)], 7)
+    train, val = split_by_volume(ids, 0.2, seed=3)
+    assert not set(ids[train]) & set(ids[val])
+    assert len(set(ids[val])) == 2 and train.sum() + val.sum() == len(ids)
+    again, _ = split_by_volume(ids, 0.2, seed=3)
+    np.testing.assert_array_equal(train, again)
+    with pytest.raises(LivsegInputError, match="at least 2"):
+        split_by_volume(np.array(["a", "a"]), 0.2, 0)
+
+
+def test_neighbours_stay_in_their_volume_and_repeat_at_gaps():
+    index = _slice_set().neighbour_index(3)
+    # volume 1 holds slices 4, 5, 7: slice 5's neighbours are 4 and (missing 6 ->) 5 itself
+    assert index[1].tolist() == [0, 1, 1]
+    assert index[0].tolist() == [0, 0, 1]
+    assert index[3].tolist() == [3, 3, 4]  # volume 2 starts at slice 1
+    assert index[5].tolist() == [5, 5, 5]
+
+
+def test_cache_round_trip(tmp_path):
+    original = _slice_set()
+    loaded = SliceSet.load(original.save(tmp_path / "cache.npz"))
+    np.testing.assert_array_equal(loaded.images, original.images)
+    assert loaded.volume_ids.tolist() == original.volume_ids.tolist()
+    assert loaded.window == (0.0, 255.0)
+    (tmp_path / "bad.npz").write_bytes(b"nope")
+    with pytest.raises(LivsegInputError, match="not a livseg slice cache"):
+        SliceSet.load(tmp_path / "bad.npz")
+
+
+def test_slice_folder_declares_its_intensity_mapping(tmp_path):
+    for sub in ("images", "masks"):
+        (tmp_path / sub).mkdir()
+    for name, value in (("flipped_10001_50.png", 255), ("flipped_10002_60.png", 51)):
+        Image.fromarray(np.full((8, 8), value, np.uint8)).save(tmp_path / "images" / name)
+        mask = np.zeros((8, 8), np.uint8)
+        mask[2:5, 2:5] = 255
+        Image.fromarray(mask).save(tmp_path / "masks" / name)
+    data = read_slice_folder(tmp_path)
+    assert data.window == (0.0, 255.0) and not data.has_tumour_labels
+    assert data.volume_ids.tolist() == ["10001", "10002"]
+    assert data.images[1, 0, 0] == pytest.approx(0.2, abs=1e-3)  # 51 HU of [0, 255]
+    assert data.labels[0].sum() == 9
+
+
+def test_real_slice_folder_has_about_a_hundred_patients():
+    data = load_data(str(shared_file("lits_slices_256")), stage="liver", window=(0, 255),
+                     size=(256, 256))
+    assert len(data) == 525 and data.size == (256, 256)
+    assert 90 <= len(set(data.volume_ids.tolist())) <= 110
+    assert 0.02 < data.labels.mean() < 0.2
+
+
+def test_tumour_stage_crops_the_liver_box_at_native_resolution():
+    data = load_data("phantom:2", stage="tumour", window=(0, 255), size=(64, 64))
+    assert data.size == (64, 64) and (data.labels == 2).any()
+    liver_stage = load_data("phantom:2", stage="liver", window=(0, 255), size=(64, 64))
+    liver_fraction = lambda d: (d.labels >= 1).mean()  # noqa: E731
+    assert liver_fraction(data) > 2 * liver_fraction(liver_stage)
+
+
+def test_augmentation_moves_image_and_labels_together():
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.zeros(6, 48, 48, dtype=torch.long)
+    labels[:, 10:30, 5:20] = 1
+    images = labels[:, None].float()
+    warped, warped_labels = spatial_augment(images, labels, AugmentConfig(), generator)
+    agreement = ((warped[:, 0] > 0.5).long() == warped_labels).float().mean()
+    assert agreement > 0.97
+    assert not torch.equal(warped_labels, labels)
+
+
+def test_augmentation_is_repeatable_with_the_same_generator():
+    images, labels = torch.rand(3, 1, 32, 32), torch.randint(0, 2, (3, 32, 32))
+    a = augment_batch(images, labels, AugmentConfig(), torch.Generator().manual_seed(5))
+    b = augment_batch(images, labels, AugmentConfig(), torch.Generator().manual_seed(5))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert a[0].min() >= 0 and a[0].max() <= 1
+
+
+def test_loss_rewards_the_right_answer_and_weights_the_rare_class():
+    target = torch.zeros(2, 16, 16, dtype=torch.long)
+    target[:, 4:8, 4:8] = 1
+    right = torch.stack([(target == 0), (target == 1)], 1).float() * 20 - 10
+    wrong = -right
+    loss = DiceCrossEntropyLoss(2)
+    assert loss(right, target) < 0.01 < loss(wrong, target)
+    missed = torch.zeros(2, 2, 16, 16)
+    missed[:, 0] = 5.0  # background everywhere
+    plain = DiceCrossEntropyLoss(2, (1.0, 1.0), dice_weight=0)(missed, target)
+    weighted = DiceCrossEntropyLoss(2, (1.0, 10.0), dice_weight=0)(missed, target)
+    assert weighted > plain

@@ -1,0 +1,126 @@
+"""``livseg train`` end to end on phantoms: outputs, resume after a kill, Ctrl-C, DDP."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from livseg.train.checkpoint import load_model, read_checkpoint
+
+TINY = {"size": [64, 64], "batch_size": 4, "montage_slices": 3, "threads": 1, "lr": 0.003}
+
+
+def _config(tmp_path: Path, **extra) -> Path:
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**TINY, **extra}))
+    return path
+
+
+def _livseg(*args, wait=True):
+    command = [sys.executable, "-m", "livseg", *map(str, args)]
+    if wait:
+        return subprocess.run(command, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def _rows(run: Path) -> list[dict]:
+    with open(run / "metrics.csv") as stream:
+        return list(csv.DictReader(stream))
+
+
+@pytest.mark.slow
+def test_two_epochs_leave_every_artefact(tmp_path):
+    run = tmp_path / "run"
+    result = _livseg("train", "--data", "phantom:3", "--epochs", "2", "--out", run,
+                     "--config", _config(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("metrics.csv", "curves.png", "best.pt", "last.pt",
+                 "snapshots/epoch_001.png", "snapshots/epoch_002.png"):
+        assert (run / name).is_file(), name
+    rows = _rows(run)
+    assert [r["epoch"] for r in rows] == ["1", "2"]
+    assert {"train_loss", "val_loss", "val_dice", "val_accuracy", "val_sensitivity",
+            "val_specificity"} <= set(rows[0])
+    model, description = load_model(run / "best.pt")
+    assert description["architecture"]["name"] == "mobileunet"
+    assert description["input"]["window_hu"] == [0.0, 255.0]
+    assert description["labels"] == {"0": "background", "1": "liver"}
+    assert set(description["training"]["train_volumes"]).isdisjoint(
+        description["training"]["validation_volumes"])
+    assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 2, 64, 64)
+    again = _livseg("train", "--data", "phantom:3", "--out", run)
+    assert again.returncode == 2 and "--resume" in again.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT])
+def test_killed_mid_epoch_resumes_as_if_never_stopped(tmp_path, stop_signal):
+    config = _config(tmp_path, max_steps_per_epoch=30)
+    common = ("--data", "phantom:3", "--epochs", "3", "--config", config)
+    whole = tmp_path / "whole"
+    assert _livseg("train", *common, "--out", whole).returncode == 0
+    broken = tmp_path / "broken"
+    process = _livseg("train", *common, "--out", broken, wait=False)
+    deadline = time.time() + 300
+    while not (broken / "snapshots" / "epoch_001.png").exists() and time.time() < deadline:
+        time.sleep(0.02)  # the montage is the last thing written for an epoch
+    time.sleep(0.2)  # inside epoch 2's steps
+    process.send_signal(stop_signal)
+    code = process.wait(timeout=120)
+    assert read_checkpoint(broken / "last.pt")["resume"]["epoch"] == 1, "kill came too late"
+    if stop_signal == signal.SIGINT:
+        assert code == 130 and (broken / "interrupted.pt").is_file()
+        assert "--resume continues after epoch 1" in process.stderr.read()
+    resumed = _livseg("train", "--resume", "--out", broken)
+    assert resumed.returncode == 0, resumed.stderr
+    expected, got = _rows(whole), _rows(broken)
+    assert [r["epoch"] for r in got] == ["1", "2", "3"]
+    for want, have in zip(expected, got, strict=True):
+        assert float(have["lr"]) == pytest.approx(float(want["lr"]), rel=1e-9)
+        assert float(have["val_loss"]) == pytest.approx(float(want["val_loss"]), rel=1e-4)
+    a = read_checkpoint(whole / "last.pt")["model_state"]
+    b = read_checkpoint(broken / "last.pt")["model_state"]
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-5) for k in a)
+
+
+@pytest.mark.slow
+def test_init_from_copies_matching_weights(tmp_path):
+    first = tmp_path / "liver"
+    assert _livseg("train", "--data", "phantom:2", "--epochs", "1", "--out", first,
+                   "--config", _config(tmp_path, max_steps_per_epoch=2)).returncode == 0
+    second = tmp_path / "tumour"
+    result = _livseg("train", "--stage", "tumour", "--data", "phantom:2", "--epochs", "1",
+                     "--out", second, "--init-from", first / "last.pt", "--config",
+                     _config(tmp_path, max_steps_per_epoch=2))
+    assert result.returncode == 0, result.stderr
+    assert "initialised" in result.stderr
+    assert load_model(second / "last.pt")[1]["labels"]["1"] == "tumour"
+
+
+@pytest.mark.slow
+def test_ddp_with_two_gloo_processes(tmp_path):
+    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
+    assert torchrun, "torchrun ships with torch"
+    run = tmp_path / "ddp"
+    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "livseg", "train",
+         "--data", "phantom:4", "--epochs", "2", "--device", "cpu", "--out", str(run),
+         "--config", str(_config(tmp_path, max_steps_per_epoch=3))],
+        capture_output=True, text=True, timeout=600, env=environment)
+    assert result.returncode == 0, result.stderr[-3000:]
+    description = read_checkpoint(run / "last.pt")
+    assert description["training"]["world_size"] == 2
+    assert len(_rows(run)) == 2
+    # each step took batch_size slices on each of the two ranks
+    assert float(_rows(run)[0]["train_slices_per_second"]) > 0
