@@ -113,3 +113,25 @@ def test_loss_rewards_the_right_answer_and_weights_the_rare_class():
     plain = DiceCrossEntropyLoss(2, (1.0, 1.0), dice_weight=0)(missed, target)
     weighted = DiceCrossEntropyLoss(2, (1.0, 10.0), dice_weight=0)(missed, target)
     assert weighted > plain
+
+
+def test_prepare_writes_a_cache_that_training_data_loads(tmp_path, capsys):
+    from livseg.cli import main
+
+    cache = tmp_path / "phantoms.npz"
+    assert main(["prepare", "--data", "phantom:2", "--size", "48", "--out", str(cache)]) == 0
+    assert "2 volumes" in capsys.readouterr().out
+    data = load_data(str(cache), stage="liver", window=(0, 255), size=(48, 48))
+    assert data.size == (48, 48) and len(set(data.volume_ids.tolist())) == 2
+
+
+def test_tumour_stage_refuses_liver_only_masks(tmp_path):
+    from livseg.train.config import TrainConfig
+    from livseg.train.loop import train
+
+    cache = _slice_set().save(tmp_path / "liver_only.npz")
+    data = SliceSet.load(cache)
+    data.has_tumour_labels = False
+    data.save(cache)
+    with pytest.raises(LivsegInputError, match="tumour stage needs tumour labels"):
+        train(TrainConfig(stage="tumour", data=str(cache), size=(4, 4)), tmp_path / "run")

@@ -44,22 +44,21 @@ class DecoderStage(nn.Module):
         return self.refine(self.fuse(torch.cat([x, skip], dim=1)))
 
 
-class FullResolutionHead(nn.Module):
-    """Up-sample the half-resolution features, add the input slice back, classify.
+class UpsamplingHead(nn.Module):
+    """A 1x1 classifier on the half-resolution features, its logits up-sampled bilinearly.
 
-    The first stage works at half resolution (a strided stem), which is where most of a
-    light network's time would otherwise go; this head restores full-resolution detail
-    from the input itself before the 1x1 classifier.
+    The network works at half resolution from its strided stem on (full-resolution layers
+    are where most of a light network's time goes); like DeepLab's, the logits are
+    interpolated to the input size.
     """
 
-    def __init__(self, in_channels: int, image_channels: int, hidden: int, num_classes: int):
+    def __init__(self, in_channels: int, num_classes: int):
         super().__init__()
-        self.fuse = DepthwiseSeparableConv(in_channels + image_channels, hidden)
-        self.classify = nn.Conv2d(hidden, num_classes, kernel_size=1)
+        self.classify = nn.Conv2d(in_channels, num_classes, kernel_size=1)
 
-    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        up = F.interpolate(features, scale_factor=2.0, mode="bilinear", align_corners=False)
-        return self.classify(self.fuse(torch.cat([up, image], dim=1)))
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(self.classify(features), scale_factor=2.0, mode="bilinear",
+                             align_corners=False)
 
 
 class MobileUNet(PaddedToMultiple):
@@ -67,11 +66,12 @@ class MobileUNet(PaddedToMultiple):
 
     ``width`` scales every channel count; ``depth`` is the number of down-samplings after
     the strided stem (2-5); ``blocks`` the inverted-residual blocks per encoder stage;
-    ``expansion`` their ratio.
+    ``expansion`` their ratio, ``decoder_expansion`` that of the decoder's blocks.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.0,
-                 depth: int = 4, blocks: int = 2, expansion: float = 6.0):
+    def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.25,
+                 depth: int = 4, blocks: int = 2, expansion: float = 6.0,
+                 decoder_expansion: float = 2.0):
         super().__init__()
         if not 2 <= depth <= 5:
             raise ValueError(f"depth must be 2..5, got {depth}")
@@ -81,10 +81,9 @@ class MobileUNet(PaddedToMultiple):
         self.encoder = nn.ModuleList(
             EncoderStage(channels[i], channels[i + 1], blocks, expansion) for i in range(depth))
         self.decoder = nn.ModuleList(
-            DecoderStage(channels[i + 1], channels[i], channels[i], expansion)
+            DecoderStage(channels[i + 1], channels[i], channels[i], decoder_expansion)
             for i in reversed(range(depth)))
-        self.head = FullResolutionHead(channels[0], in_channels, max(8, channels[0] // 2),
-                                       num_classes)
+        self.head = UpsamplingHead(channels[0], num_classes)
 
     def forward_padded(self, image: torch.Tensor) -> torch.Tensor:
         features = [self.stem(image)]
@@ -93,4 +92,4 @@ class MobileUNet(PaddedToMultiple):
         x = features.pop()
         for stage in self.decoder:
             x = stage(x, features.pop())
-        return self.head(x, image)
+        return self.head(x)

@@ -132,9 +132,13 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if device.type == "cuda":
         device = torch.device("cuda", context.local_rank)
         torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True
     state = read_checkpoint(run_dir / "last.pt") if resume else None
     data = load_data(config.data, stage=config.stage, window=config.window, size=config.size,
                      seed=config.seed)
+    if config.stage == "tumour" and not data.has_tumour_labels:
+        raise LivsegInputError(f"{config.data} has liver masks only; the tumour stage needs "
+                               "tumour labels (label 2)")
     is_train, is_val = split_by_volume(data.volume_ids, config.validation_fraction, config.seed)
     train_split = _split_tensors(data, is_train, config.stage, config.in_channels, device)
     val_split = _split_tensors(data, is_val, config.stage, config.in_channels, device)
@@ -267,6 +271,8 @@ def _train_one_epoch(network, optimizer, scheduler, loss_fn, split: Split, rows,
             loss_sum += loss.detach() * len(target)
             counts += _confusion(logits.detach().argmax(1), target)
             progress.update(1)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
     totals = distributed.sum_across(torch.cat([loss_sum[None], counts]), context)
     return _scores(float(totals[0]), steps * config.batch_size * context.world_size,
