@@ -71,20 +71,32 @@ def _train_config(args: argparse.Namespace):
 
     if args.resume:  # the run's own recipe; only how long and where may change
         recipe = read_checkpoint(args.out / "last.pt")["training"]["recipe"]
-        changes = {"epochs": args.epochs, "device": args.device, "threads": args.threads}
+        changes = {"epochs": args.epochs, "device": args.device, "threads": args.threads,
+                   "patience": args.patience}
         return TrainConfig(**{**recipe, **{k: v for k, v in changes.items() if v is not None}})
     overrides = {"stage": args.stage, "arch": args.arch, "data": args.data,
                  "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                  "seed": args.seed, "device": args.device, "threads": args.threads,
                  "init_from": str(args.init_from) if args.init_from else None,
-                 "max_steps_per_epoch": args.max_steps}
+                 "max_steps_per_epoch": args.max_steps, "patience": args.patience}
     if args.config:
         return TrainConfig.from_file(args.config, **overrides)
     return TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _stop_training(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    import signal
+
     from livseg.train.loop import train
+
+    # SIGTERM (schedulers, torchrun) and SIGINT (Ctrl-C, also when started in the
+    # background, where the shell ignores it) both save and stop
+    signal.signal(signal.SIGTERM, _stop_training)
+    signal.signal(signal.SIGINT, _stop_training)
 
     if not args.resume and args.data is None and args.config is None:
         raise LivsegInputError("--data (or --config) is needed unless --resume")
@@ -168,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=("auto", "cpu", "cuda"))
     train.add_argument("--threads", type=int)
     train.add_argument("--max-steps", type=int, help="cap the batches per epoch")
+    train.add_argument("--patience", type=int,
+                       help="stop after this many epochs without a better validation Dice")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
     train.set_defaults(run=_cmd_train)
