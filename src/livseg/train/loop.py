@@ -121,8 +121,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
 
     With ``resume`` the run continues after the epoch saved in ``run_dir/last.pt`` (give
     the run's own recipe as ``config``; only ``epochs``, ``patience``, ``device`` and
-    ``threads`` may differ). Returns the last history row. Under torchrun every rank calls this; rank 0
-    writes.
+    ``threads`` may differ). Returns the last history row. Under torchrun every rank calls
+    this; rank 0 writes.
     """
     run_dir = Path(run_dir)
     device = _resolve_device(config.device)
