@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +16,7 @@ from torch import nn
 
 from livseg import __version__
 from livseg.errors import LivsegInputError
+from livseg.io.text import atomic_output
 from livseg.models import build_model
 
 FORMAT = "livseg-checkpoint"
@@ -43,23 +43,15 @@ def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
 def save_checkpoint(path: Path, description: dict, model: nn.Module,
                     resume_state: dict | None = None) -> Path:
     """Write ``description`` + weights (+ resume state) to ``path`` atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {**description, "model_state": {k: v.detach().cpu()
                                               for k, v in model.state_dict().items()}}
     if resume_state is not None:
         payload["resume"] = resume_state
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_output(path) as temporary:
         torch.save(payload, temporary)
         with open(temporary, "rb") as stream:
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+            os.fsync(stream.fileno())  # on disk before the rename makes it the checkpoint
+    return Path(path)
 
 
 def read_checkpoint(path: Path) -> dict:

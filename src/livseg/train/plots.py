@@ -1,13 +1,11 @@
 """What a training run leaves to look at: metrics.csv, curves.png, per-epoch montages."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from livseg.io.text import write_csv
+from livseg.io.text import atomic_output, write_csv
 
 CURVES = (("loss", "loss"), ("dice", "Dice"), ("accuracy", "accuracy"),
           ("sensitivity", "sensitivity"), ("specificity", "specificity"))
@@ -23,10 +21,8 @@ def _pyplot():
 
 
 def _save_figure(figure, path: Path) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(handle)
-    figure.savefig(temporary, dpi=80)
-    os.replace(temporary, path)
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=80, format="png")
 
 
 def write_history(rows: list[dict], run_dir: Path) -> None:
@@ -63,6 +59,5 @@ def save_montage(images: np.ndarray, reference: np.ndarray, prediction: np.ndarr
         axis.axis("off")
     figure.suptitle(title, fontsize=9)
     figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     _save_figure(figure, path)
     plt.close(figure)

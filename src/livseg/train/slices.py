@@ -68,16 +68,15 @@ class SliceSet:
         return index
 
     def save(self, path: Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial.npz")
+        from livseg.io.text import atomic_output
+
         meta = {"window": list(self.window), "sources": self.sources,
                 "has_tumour_labels": self.has_tumour_labels}
-        np.savez(partial, images=self.images, labels=self.labels,
-                 volume_ids=self.volume_ids.astype(str), slice_numbers=self.slice_numbers,
-                 meta=np.array(json.dumps(meta)))
-        partial.replace(path)
-        return path
+        with atomic_output(path) as partial, open(partial, "wb") as stream:
+            np.savez(stream, images=self.images, labels=self.labels,  # file: no suffix added
+                     volume_ids=self.volume_ids.astype(str),
+                     slice_numbers=self.slice_numbers, meta=np.array(json.dumps(meta)))
+        return Path(path)
 
     @classmethod
     def load(cls, path: Path) -> SliceSet:
