@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 bad input or arguments (one line on stderr), 1 a bug.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -118,11 +119,66 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
     from livseg.train.sources import load_data
 
     data = load_data(args.data, stage=args.stage, window=tuple(args.window),
-                     size=(args.size, args.size), seed=args.seed)
+                     size=(args.size, args.size), seed=args.seed, pixel_mm=args.pixel_mm)
     data.save(args.out)
     print(f"wrote {args.out}: {len(data)} slices of {data.size[0]}x{data.size[1]} from "
           f"{len(set(data.volume_ids.tolist()))} volumes (window {data.window} HU)")
     return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
+    from livseg.infer import Cascade, CascadeSettings
+    from livseg.predict import case_inputs, case_name, predict_file
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise LivsegInputError("--device cuda was asked for, but no CUDA device is available")
+    if not args.input.exists():
+        raise LivsegInputError("does not exist", args.input)
+    cases = case_inputs(args.input)
+    cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
+        tta=args.tta, batch_size=args.batch_size, min_lesion_mm3=args.min_lesion_mm3),
+        liver_path=args.liver_weights, tumour_path=args.tumour_weights)
+    failures = 0
+    for case in cases:
+        out = args.out / case_name(case) if len(cases) > 1 else args.out
+        try:
+            with _progress_bar(case_name(case), enabled=len(cases) == 1) as progress:
+                report = predict_file(case, out, cascade, overwrite=args.overwrite,
+                                      mesh=args.mesh, progress=progress)
+        except LivsegInputError as error:
+            if len(cases) == 1:
+                raise
+            failures += 1
+            print(f"livseg: error: {error}", file=sys.stderr)
+            continue
+        print(f"{case}: liver {report['liver_volume_ml']:.1f} ml, tumour "
+              f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
+              f"{report['seconds']['total']:.1f} s -> {out}/")
+    return 2 if failures else 0
+
+
+@contextlib.contextmanager
+def _progress_bar(name: str, enabled: bool):
+    """A tqdm bar over the cascade's two stages (only on a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=200, desc=name, unit="%", disable=not (enabled and sys.stderr.isatty()),
+               bar_format="{desc}: {bar} {percentage:3.0f}% [{elapsed}<{remaining}]")
+    offsets = {"liver": 0, "tumour": 100}
+
+    def progress(step: str, fraction: float) -> None:
+        bar.n = offsets.get(step, 0) + round(100 * fraction)
+        bar.set_description(f"{name} ({step})")
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -186,6 +242,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
     train.set_defaults(run=_cmd_train)
 
+    predict = commands.add_parser("predict", help="segment the liver and tumours of CTs")
+    predict.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file, DICOM series folder, "
+                                                  "or a folder of image files")
+    predict.add_argument("-o", "--out", type=Path, required=True,
+                         help="output folder (one subfolder per case for a folder of files)")
+    predict.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    predict.add_argument("--threads", type=int, help="CPU threads for the networks")
+    predict.add_argument("--batch-size", type=int, default=16, help="slices per batch")
+    predict.add_argument("--mesh", choices=("stl", "ply"),
+                         help="also write liver and tumour surfaces (patient mm)")
+    predict.add_argument("--min-lesion-mm3", type=float, default=20.0,
+                         help="drop tumour components smaller than this")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace the results already in the output folder")
+    predict.add_argument("--liver-weights", type=Path, help="checkpoint instead of the shipped")
+    predict.add_argument("--tumour-weights", type=Path, help="checkpoint instead of the shipped")
+    predict.set_defaults(run=_cmd_predict)
+
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
     prepare.add_argument("--data", required=True)
     prepare.add_argument("--stage", choices=("liver", "tumour"), default="liver")
@@ -193,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--size", type=int, default=256)
     prepare.add_argument("--window", type=float, nargs=2, default=(0.0, 255.0))
     prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--pixel-mm", type=float, default=None,
+                         help="tumour stage: in-plane pixel size of the liver region")
     prepare.set_defaults(run=_cmd_prepare)
 
     demo = commands.add_parser("demo", help="run the main job on built-in data")

@@ -11,12 +11,17 @@ from livseg.preprocess.orientation import (
     restore_array,
     to_canonical,
 )
-from livseg.preprocess.resample import resample_to_grid, resample_to_spacing, resize_in_plane
+from livseg.preprocess.resample import (
+    resample_to_grid,
+    resample_to_spacing,
+    resize_in_plane,
+    shape_at_pixel_size,
+)
 
 __all__ = [
     "BoundingBox", "crop", "mask_bbox", "uncrop",
     "LITS_8BIT_WINDOW", "LIVER_WINDOW", "hu_window", "hu_from_window",
     "Reorientation", "canonical_reorientation", "to_canonical", "from_canonical",
     "reorient_array", "restore_array",
-    "resample_to_grid", "resample_to_spacing", "resize_in_plane",
+    "resample_to_grid", "resample_to_spacing", "resize_in_plane", "shape_at_pixel_size",
 ]

@@ -38,6 +38,14 @@ def resize_in_plane(array: np.ndarray, size_yx: tuple[int, int], is_label: bool)
     return out.numpy().reshape(*lead, *size_yx)
 
 
+def shape_at_pixel_size(shape_yx: tuple[int, int], spacing_yx: tuple[float, float],
+                        pixel_mm: float) -> tuple[int, int]:
+    """The (H, W) that slices of ``shape_yx`` at ``spacing_yx`` mm take at ``pixel_mm``; resize
+    to it with :func:`resize_in_plane`, and back with the original shape."""
+    return tuple(max(1, round(n * s / pixel_mm))  # type: ignore[return-value]
+                 for n, s in zip(shape_yx, spacing_yx, strict=True))
+
+
 def _interpolator(is_label: bool) -> int:
     return sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear
 

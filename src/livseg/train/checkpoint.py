@@ -26,14 +26,15 @@ STAGE_LABELS = {"liver": {0: "background", 1: "liver"},
 
 
 def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
-             training: dict, validation: dict) -> dict:
+             training: dict, validation: dict, pixel_mm: float | None = None) -> dict:
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "livseg_version": __version__,
         "stage": stage,
         "architecture": dict(model.build_args),
         "input": {"window_hu": list(window), "size": list(size), "in_channels": in_channels,
                   "orientation": "canonical axial (LPS), array (z, y, x)",
-                  "scaling": "clip HU to window_hu, then (hu - low) / (high - low)"},
+                  "scaling": "clip HU to window_hu, then (hu - low) / (high - low)",
+                  "pixel_mm": pixel_mm},
         "labels": {str(k): v for k, v in STAGE_LABELS[stage].items()},
         "training": training,
         "validation": validation,

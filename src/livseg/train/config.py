@@ -26,6 +26,7 @@ class TrainConfig:
     size: tuple[int, int] = (256, 256)
     in_channels: int = 1  # 1 slice, or an odd number k of adjacent slices (2.5D)
     window: tuple[float, float] = (0.0, 255.0)  # HU -> [0, 1]; slice folders declare theirs
+    pixel_mm: float | None = None  # tumour stage: in-plane pixel size of the liver ROI
     oversample: float = 2.0  # sampling weight of slices holding the foreground class
     class_weights: tuple[float, float] = (1.0, 1.0)
     dice_weight: float = 1.0

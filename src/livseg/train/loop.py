@@ -135,7 +135,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         torch.backends.cudnn.benchmark = True
     state = read_checkpoint(run_dir / "last.pt") if resume else None
     data = load_data(config.data, stage=config.stage, window=config.window, size=config.size,
-                     seed=config.seed)
+                     seed=config.seed, pixel_mm=config.pixel_mm)
     if config.stage == "tumour" and not data.has_tumour_labels:
         raise LivsegInputError(f"{config.data} has liver masks only; the tumour stage needs "
                                "tumour labels (label 2)")
@@ -213,7 +213,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
                                      wall_time_s=time.perf_counter() - started)
                 description = describe(model, stage=config.stage, window=data.window,
                                        size=config.size, in_channels=config.in_channels,
-                                       training=training_info,
+                                       pixel_mm=config.pixel_mm, training=training_info,
                                        validation={**val_scores, "epoch": epoch})
                 save_checkpoint(run_dir / "last.pt", description, model, {
                     "epoch": epoch, "optimizer": optimizer.state_dict(),
@@ -233,7 +233,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
         if context.is_main:
             save_checkpoint(run_dir / "interrupted.pt", describe(
                 model, stage=config.stage, window=data.window, size=config.size,
-                in_channels=config.in_channels,
+                in_channels=config.in_channels, pixel_mm=config.pixel_mm,
                 training={**training_info, "interrupted_after_epoch": completed},
                 validation={}), model)
             log.warning("interrupted: the current weights are in interrupted.pt; --resume "

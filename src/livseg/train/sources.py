@@ -17,7 +17,14 @@ import numpy as np
 from livseg.errors import LivsegInputError
 from livseg.io import read_volume
 from livseg.io.labels import as_label_map
-from livseg.preprocess import crop, hu_window, mask_bbox, resize_in_plane, to_canonical
+from livseg.preprocess import (
+    crop,
+    hu_window,
+    mask_bbox,
+    resize_in_plane,
+    shape_at_pixel_size,
+    to_canonical,
+)
 from livseg.train.slices import SliceSet, concatenate
 
 log = logging.getLogger(__name__)
@@ -25,6 +32,11 @@ log = logging.getLogger(__name__)
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 #: Declared meanings of 8-bit slice pixels: name -> HU window that maps to 0..255.
 PIXEL_MAPPINGS = {"hu0-255": (0.0, 255.0)}
+#: In-plane pixel size assumed for slice folders, which do not record it: LiTS slices of
+#: about 0.6-1.0 mm halved to 256 x 256 (../shared/data/lits_slices_256).
+SLICE_FOLDER_PIXEL_MM = 1.5
+#: Tumour-stage training copies of each liver slice of a folder (``synth:`` specs).
+SYNTHETIC_COPIES = 3
 SLICE_NAME = re.compile(r"(?P<variant>.*?)_?(?P<volume>\d+)_(?P<slice>\d+)\.[A-Za-z]+$")
 #: Slice numbers of different variants of one volume (``flipped_``, ``mirrored_``) are
 #: kept apart by this offset, so that 2.5D neighbours never mix two variants.
@@ -32,11 +44,14 @@ VARIANT_OFFSET = 1_000_000
 
 
 def read_slice_folder(folder: Path, mapping: str = "hu0-255",
-                      size: tuple[int, int] | None = None) -> SliceSet:
+                      size: tuple[int, int] | None = None, transposed: bool = True) -> SliceSet:
     """``folder/images/*`` with ``folder/masks/*`` of the same name (mask > 127 = liver).
 
     The volume id and slice number come from names ending ``<volume>_<slice>.<ext>``, e.g.
-    ``flipped_10001_103.jpg`` of ../shared/data/lits_slices_256.
+    ``flipped_10001_103.jpg`` of ../shared/data/lits_slices_256. ``transposed`` slices are
+    stored with rows and columns swapped against the canonical axial view (in that folder
+    the spine lies at the left or right edge, not at the bottom); they are transposed back
+    here, so that every network sees canonical slices (up to the flips of augmentation).
     """
     from PIL import Image
 
@@ -55,6 +70,8 @@ def read_slice_folder(folder: Path, mapping: str = "hu0-255",
                                    folder)
         pixels = np.asarray(Image.open(images_dir / name).convert("L"), dtype=np.float32)
         mask = np.asarray(Image.open(masks_dir / name).convert("L")) > 127
+        if transposed:
+            pixels, mask = pixels.T, mask.T
         if size is not None and pixels.shape != tuple(size):
             pixels = resize_in_plane(pixels, size, is_label=False)
             mask = resize_in_plane(mask.astype(np.uint8), size, is_label=True) > 0
@@ -69,13 +86,14 @@ def read_slice_folder(folder: Path, mapping: str = "hu0-255",
 
 def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, ...],
                   volume_id: str, *, stage: str, window: tuple[float, float],
-                  size: tuple[int, int], empty_every: int = 4,
-                  margin_mm: float = 10.0) -> SliceSet | None:
+                  size: tuple[int, int], empty_every: int = 4, margin_mm: float = 10.0,
+                  pixel_mm: float | None = None) -> SliceSet | None:
     """Slices of one canonical volume for a stage.
 
     Liver stage: whole slices resized to ``size``; every slice with liver and every
     ``empty_every``-th slice without. Tumour stage: the liver's bounding box (plus
-    ``margin_mm``) at native resolution, centre-padded or cropped to ``size``.
+    ``margin_mm``) resampled in-plane to ``pixel_mm`` (kept native when None),
+    centre-padded or cropped to ``size``.
     """
     liver = labels >= 1
     if stage == "tumour":
@@ -83,7 +101,8 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
         if box is None:
             return None
         hu, labels = crop(hu, box), crop(labels, box)
-        liver = labels >= 1
+        if pixel_mm:
+            hu, labels = to_pixel_size(hu, labels, spacing_zyx[1:], pixel_mm)
         hu, labels = _fit(hu, size, float(window[0])), _fit(labels, size, 0)
         slice_numbers = np.arange(box.start[0], box.stop[0])
         keep = np.ones(len(hu), bool)
@@ -96,6 +115,43 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
         return None
     return SliceSet(hu_window(hu[keep], *window).astype(np.float16), labels[keep],
                     np.full(int(keep.sum()), volume_id), slice_numbers[keep], window)
+
+
+def to_pixel_size(hu: np.ndarray, labels: np.ndarray, spacing_yx, pixel_mm: float):
+    """(..., H, W) HU and labels resampled in-plane from ``spacing_yx`` to ``pixel_mm``."""
+    shape = shape_at_pixel_size(hu.shape[-2:], spacing_yx, pixel_mm)
+    return (resize_in_plane(hu.astype(np.float32), shape, is_label=False),
+            resize_in_plane(labels, shape, is_label=True))
+
+
+def synthetic_tumour_slices(folder: Path, *, window, size, pixel_mm: float, seed: int,
+                            copies: int = SYNTHETIC_COPIES,
+                            margin_mm: float = 10.0) -> SliceSet:
+    """Tumour-stage slices from a liver-only slice folder: each liver slice ``copies`` times,
+    most with synthetic tumours (label 2), cropped to the liver (plus ``margin_mm``) at
+    ``pixel_mm`` and fitted to ``size``. Real tumours in these livers stay unlabelled."""
+    from livseg.train.synthetic_tumours import insert_tumours
+
+    source = read_slice_folder(folder)
+    rng = np.random.default_rng(seed)
+    low, high = source.window
+    images, labels, volumes, numbers = [], [], [], []
+    for row in np.flatnonzero(source.labels.any(axis=(1, 2))):
+        hu_slice = low + source.images[row].astype(np.float32) * (high - low)
+        liver = source.labels[row] >= 1
+        for copy in range(copies):
+            hu, tumour = (hu_slice, np.zeros_like(liver)) if copy == 0 and rng.random() < 0.5 \
+                else insert_tumours(hu_slice, liver, SLICE_FOLDER_PIXEL_MM, rng)
+            label = liver.astype(np.uint8) + tumour
+            box = mask_bbox(liver, (SLICE_FOLDER_PIXEL_MM,) * 2, margin_mm)
+            hu_roi, label_roi = to_pixel_size(crop(hu, box)[None], crop(label, box)[None],
+                                              (SLICE_FOLDER_PIXEL_MM,) * 2, pixel_mm)
+            images.append(_fit(hu_window(hu_roi, *window), size, 0.0)[0])
+            labels.append(_fit(label_roi, size, 0)[0])
+            volumes.append(source.volume_ids[row])
+            numbers.append(int(source.slice_numbers[row]) * 10 + copy)
+    return SliceSet(np.stack(images).astype(np.float16), np.stack(labels), np.array(volumes),
+                    np.array(numbers), tuple(window), [f"synth:{folder}"])
 
 
 def _fit(array: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarray:
@@ -154,7 +210,8 @@ def msd_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
     return pairs
 
 
-def phantom_set(count: int, *, stage: str, window, size, seed: int = 0) -> SliceSet:
+def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
+                pixel_mm: float | None = None) -> SliceSet:
     from livseg.phantom import make_phantom
 
     sets = []
@@ -162,30 +219,42 @@ def phantom_set(count: int, *, stage: str, window, size, seed: int = 0) -> Slice
         phantom = make_phantom(shape=(24, 96, 96), spacing=(3.5, 3.5, 6.0), n_tumours=3,
                                seed=seed + number)
         part = volume_slices(phantom.ct.array, phantom.labels.array, phantom.ct.spacing_zyx,
-                             f"phantom{seed + number}", stage=stage, window=window, size=size)
+                             f"phantom{seed + number}", stage=stage, window=window, size=size,
+                             pixel_mm=pixel_mm)
         if part is not None:
             part.sources = [f"phantom(seed={seed + number})"]
             sets.append(part)
     return concatenate(sets)
 
 
-def load_data(spec: str, *, stage: str, window, size, seed: int = 0) -> SliceSet:
+def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
+              pixel_mm: float | None = None) -> SliceSet:
     """A SliceSet from one ``--data`` spec; several specs are joined with ``+``.
 
     Specs: ``phantom`` or ``phantom:N``; a slice folder (``images/``+``masks/``); a LiTS
     folder (``volume-N.nii``); an MSD folder (``imagesTr/``); a folder holding
-    ``volume.nii.gz`` + ``segmentation.nii.gz``; a cache ``.npz`` from ``livseg prepare``.
+    ``volume.nii.gz`` + ``segmentation.nii.gz``; a cache ``.npz`` from ``livseg prepare``;
+    ``synth:FOLDER``, a liver slice folder with synthetic tumours (tumour stage).
+    ``pixel_mm`` is the tumour stage's in-plane pixel size.
     """
-    parts = [_load_one(part, stage=stage, window=window, size=size, seed=seed)
-             for part in spec.split("+")]
+    parts = [_load_one(part, stage=stage, window=window, size=size, seed=seed,
+                       pixel_mm=pixel_mm) for part in spec.split("+")]
     return parts[0] if len(parts) == 1 else concatenate(parts)
 
 
-def _load_one(spec: str, *, stage, window, size, seed) -> SliceSet:
+def _load_one(spec: str, *, stage, window, size, seed, pixel_mm) -> SliceSet:
     options = {"stage": stage, "window": tuple(window), "size": tuple(size)}
+    if stage == "tumour":
+        options["pixel_mm"] = pixel_mm
     if spec == "phantom" or spec.startswith("phantom:"):
         count = int(spec.split(":")[1]) if ":" in spec else 6
         return phantom_set(count, seed=seed, **options)
+    if spec.startswith("synth:"):
+        folder = Path(spec[len("synth:"):])
+        if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
+            raise LivsegInputError("is not a slice folder (images/ + masks/)", folder)
+        return synthetic_tumour_slices(folder, window=window, size=tuple(size),
+                                       pixel_mm=pixel_mm or SLICE_FOLDER_PIXEL_MM, seed=seed)
     path = Path(spec)
     if not path.exists():
         raise LivsegInputError("does not exist", path)

@@ -1,0 +1,138 @@
+"""The liver -> tumour cascade on one volume (DESIGN.md), as a Python API.
+
+canonical orientation -> liver stage on axial slices resized to its input size -> largest
+component, holes filled -> the liver's box plus a margin in mm -> tumour stage on that box
+at its pixel size -> tumours inside the slightly grown liver, small lesions removed ->
+label map 0/1/2 -> box and orientation undone -> the input's exact grid.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from livseg.infer import postprocess
+from livseg.infer.stage import Stage
+from livseg.io.volume import Volume
+from livseg.preprocess import (
+    BoundingBox,
+    crop,
+    from_canonical,
+    mask_bbox,
+    resize_in_plane,
+    shape_at_pixel_size,
+    to_canonical,
+    uncrop,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CascadeSettings:
+    tta: bool = False
+    batch_size: int = 16
+    roi_margin_mm: float = 10.0
+    liver_margin_mm: float = 3.0  # tumours may reach this far outside the liver mask
+    min_lesion_mm3: float = 20.0
+
+
+@dataclass
+class CascadeResult:
+    labels: Volume  # uint8 0/1/2 on the input's grid
+    models: list[dict]
+    seconds: dict[str, float] = field(default_factory=dict)
+    roi: BoundingBox | None = None  # the tumour stage's box, in canonical array indices
+
+
+class Cascade:
+    """Two loaded stages; ``segment`` runs them on volumes (load once, segment many)."""
+
+    def __init__(self, liver: Stage, tumour: Stage | None = None,
+                 settings: CascadeSettings = CascadeSettings()):
+        self.liver, self.tumour, self.settings = liver, tumour, settings
+
+    @classmethod
+    def shipped(cls, device: str = "cpu", settings: CascadeSettings = CascadeSettings(),
+                liver_path=None, tumour_path=None) -> Cascade:
+        """The cascade with the weights shipped in the package (or the given checkpoints)."""
+        from livseg.weights import shipped_weights, verify_checksum
+
+        stages = []
+        for name, path in (("liver", liver_path), ("tumour", tumour_path)):
+            stage = Stage.load(path or shipped_weights(name), device)
+            if path is None:
+                verify_checksum(shipped_weights(name), stage.sha256)
+            stages.append(stage)
+        return cls(*stages, settings=settings)
+
+    def segment(self, volume: Volume,
+                progress: Callable[[str, float], None] | None = None) -> CascadeResult:
+        """Label map of ``volume`` on its own grid; ``progress(step, fraction)`` is told."""
+        seconds: dict[str, float] = {}
+        clock = time.perf_counter()
+        canonical, reorientation = to_canonical(volume)
+        hu = canonical.array.astype(np.float32, copy=False)
+        spacing = canonical.spacing_zyx
+
+        def tick(step: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            seconds[step] = round(now - clock, 4)
+            clock = now
+
+        liver = self._liver_mask(hu, progress)
+        tick("liver_stage")
+        liver = postprocess.clean_liver(liver)
+        tick("liver_postprocess")
+        tumour = np.zeros_like(liver)
+        roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
+        if self.tumour is not None and roi is not None:
+            tumour = uncrop(self._tumour_mask(crop(hu, roi), spacing, progress), roi,
+                            liver.shape, False)
+            tick("tumour_stage")
+            tumour = postprocess.clean_tumours(tumour, liver, spacing,
+                                               self.settings.liver_margin_mm,
+                                               self.settings.min_lesion_mm3)
+            tick("tumour_postprocess")
+        labels = from_canonical(postprocess.label_map(liver, tumour), volume, reorientation)
+        models = [s.info() for s in (self.liver, self.tumour) if s is not None]
+        return CascadeResult(labels, models, seconds, roi)
+
+    def _liver_mask(self, hu: np.ndarray, progress) -> np.ndarray:
+        """Liver stage slice by slice: resize to its size, predict, resize back, threshold."""
+        stage, batch = self.liver, self.settings.batch_size
+        mask = np.zeros(hu.shape, bool)
+        for start in range(0, len(hu), batch):
+            # neighbours for 2.5D input come from the whole volume, so slice a wider block
+            half = stage.in_channels // 2
+            low, high = max(0, start - half), min(len(hu), start + batch + half)
+            block = resize_in_plane(hu[low:high], stage.size, is_label=False)
+            probability = stage.probability(block, batch_size=batch, tta=self.settings.tta)
+            probability = probability[start - low: start - low + min(batch, len(hu) - start)]
+            mask[start:start + batch] = resize_in_plane(probability, hu.shape[1:],
+                                                        is_label=False) > 0.5
+            if progress:
+                progress("liver", min(1.0, (start + batch) / len(hu)))
+        return mask
+
+    def _tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress) -> np.ndarray:
+        """Tumour stage on the liver's box, at the stage's pixel size and back."""
+        stage = self.tumour
+        shape = roi_hu.shape[1:]
+        if stage.pixel_mm:
+            shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
+        resized = resize_in_plane(roi_hu, shape, is_label=False)
+        done = [0]
+
+        def report(count: int) -> None:
+            done[0] += count
+            if progress:
+                progress("tumour", done[0] / len(roi_hu))
+
+        probability = stage.probability(resized, batch_size=self.settings.batch_size,
+                                        tta=self.settings.tta, progress=report)
+        return resize_in_plane(probability, roi_hu.shape[1:], is_label=False) > 0.5

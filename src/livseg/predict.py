@@ -1,0 +1,125 @@
+"""Files in, results out: ``segment`` (the Python API) and ``predict_file`` (what
+``livseg predict`` runs for each case).
+
+An output folder receives ``segmentation.nii.gz`` (uint8 0/1/2 on the input's exact grid),
+``report.json`` and ``overlay.png`` (and liver/tumour surfaces with ``mesh``). Everything is
+written to a staging folder first and moved into place only when the whole case succeeded.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from livseg.errors import LivsegInputError
+from livseg.infer import Cascade, CascadeResult, CascadeSettings
+from livseg.io import read_volume, write_volume
+from livseg.io.files import IMAGE_SUFFIXES, image_suffix
+from livseg.io.text import staged_folder, write_json
+from livseg.io.volume import Volume
+
+log = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png")
+
+
+def segment(volume: Volume, *, tta: bool = False, device: str = "cpu",
+            cascade: Cascade | None = None) -> CascadeResult:
+    """Liver and tumour label map (0/1/2) of a CT ``volume``, on its own grid.
+
+    Uses the weights shipped in the package unless a ``cascade`` is given.
+    """
+    cascade = cascade or Cascade.shipped(device=device, settings=CascadeSettings(tta=tta))
+    return cascade.segment(volume)
+
+
+def case_inputs(path: Path) -> list[Path]:
+    """The cases behind one INPUT: a file, a DICOM series folder, or a folder of image files."""
+    path = Path(path)
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and image_suffix(p) is not None)
+        return files or [path]
+    return [path]
+
+
+def case_name(path: Path) -> str:
+    suffix = image_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.name
+
+
+def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
+                 mesh: str | None = None, progress=None) -> dict:
+    """Segment one case and write its output folder; returns the report."""
+    from livseg.report import build_report
+    from livseg.viz.overlay import save_overlay
+
+    out_dir = Path(out_dir)
+    _check_output_folder(input_path, out_dir, overwrite)
+    started = time.perf_counter()
+    volume = read_volume(input_path)
+    seconds = {"read": round(time.perf_counter() - started, 4)}
+    result = cascade.segment(volume, progress=progress)
+    seconds |= result.seconds
+    clock = time.perf_counter()
+    with _output_folder(out_dir) as staging:
+        write_volume(result.labels, staging / "segmentation.nii.gz")
+        seconds["write"] = round(time.perf_counter() - clock, 4)
+        clock = time.perf_counter()
+        save_overlay(volume, result.labels, staging / "overlay.png",
+                     title=f"{case_name(Path(input_path))}: liver (green), tumour (red)")
+        if mesh:
+            _write_meshes(result.labels, staging, mesh)
+        seconds["pictures"] = round(time.perf_counter() - clock, 4)
+        seconds["total"] = round(time.perf_counter() - started, 4)
+        report = build_report(result.labels, input_path=str(input_path), models=result.models,
+                              seconds=seconds, notes=volume.notes)
+        write_json(staging / "report.json", report)
+    return report
+
+
+def _write_meshes(labels: Volume, folder: Path, fmt: str) -> None:
+    from livseg.viz.mesh import surface_mesh, write_mesh
+
+    for name, mask in (("liver", labels.array >= 1), ("tumour", labels.array == 2)):
+        surface = surface_mesh(mask, labels)
+        if surface is not None:
+            write_mesh(*surface, folder / f"{name}.{fmt}")
+
+
+def _check_output_folder(input_path: Path, out_dir: Path, overwrite: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise LivsegInputError("exists and is not a folder", out_dir)
+    inside = Path(input_path).resolve()
+    if out_dir.resolve() == inside or out_dir.resolve() in inside.parents and any(
+            (out_dir / name).resolve() == inside for name in OUTPUT_FILES):
+        raise LivsegInputError("would overwrite the input", out_dir)
+    present = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if present and not overwrite:
+        raise LivsegInputError(f"already holds {present[0]}; use --overwrite to replace it",
+                               out_dir)
+
+
+@contextlib.contextmanager
+def _output_folder(out_dir: Path) -> Iterator[Path]:
+    """A staging folder for one case's files. On success a new ``out_dir`` takes its place,
+    or, when ``out_dir`` exists (it may hold other files), the files move into it, the
+    report last. On failure nothing of the case is left."""
+    if not out_dir.exists():
+        with staged_folder(out_dir) as staging:
+            yield staging
+        return
+    staging = Path(tempfile.mkdtemp(prefix=".livseg-", dir=out_dir))
+    try:
+        yield staging
+        for part in sorted(staging.iterdir(), key=lambda p: p.name == "report.json"):
+            os.replace(part, out_dir / part.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+__all__ = ["IMAGE_SUFFIXES", "case_inputs", "case_name", "predict_file", "segment"]

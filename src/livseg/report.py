@@ -1,0 +1,85 @@
+"""report.json: liver and tumour volumes, and each lesion's size and place (DESIGN.md).
+
+Sizes come from the label map and its spacing; lesions are 26-connected tumour components,
+measured on the canonical axial array so that "axial" means the patient's axial plane
+whatever the file's orientation; positions are given in the input's own coordinates.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
+
+from livseg import __version__
+from livseg.io.volume import Volume
+from livseg.preprocess import to_canonical
+
+REPORT_FORMAT = "livseg-report"
+
+
+def build_report(labels: Volume, *, input_path: str, models: list[dict],
+                 seconds: dict[str, float], notes: list[str] | None = None) -> dict:
+    """The report of one segmentation ``labels`` (0/1/2 on the input's grid)."""
+    voxel_ml = labels.voxel_volume_ml
+    liver_ml = float(np.count_nonzero(labels.array >= 1) * voxel_ml)
+    tumour_ml = float(np.count_nonzero(labels.array == 2) * voxel_ml)
+    return {
+        "format": REPORT_FORMAT, "livseg_version": __version__,
+        "input": {"path": input_path, "shape_zyx": list(labels.shape),
+                  "spacing_xyz_mm": [round(s, 6) for s in labels.spacing],
+                  "origin_xyz_mm": [round(o, 4) for o in labels.origin],
+                  "direction": [round(d, 6) for d in labels.direction],
+                  "notes": list(notes or [])},
+        "liver_volume_ml": round(liver_ml, 3),
+        "tumour_volume_ml": round(tumour_ml, 3),
+        "tumour_burden_percent": round(100 * tumour_ml / liver_ml, 3) if liver_ml else 0.0,
+        "lesion_count": 0,
+        "lesions": [],
+        "models": models,
+        "seconds": seconds,
+    } | _lesions(labels)
+
+
+def _lesions(labels: Volume) -> dict:
+    canonical, reorientation = to_canonical(labels)
+    tumour = canonical.array == 2
+    components, count = ndimage.label(tumour, structure=np.ones((3, 3, 3), bool))
+    lesions = []
+    axis, flipped, depth = reorientation.axes[0], reorientation.flipped[0], tumour.shape[0]
+    for index, region in enumerate(ndimage.find_objects(components), start=1):
+        mask = components[region] == index
+        voxels = np.argwhere(mask) + [s.start for s in region]
+        z_range = (int(voxels[:, 0].min()), int(voxels[:, 0].max()))
+        if flipped:
+            z_range = (depth - 1 - z_range[1], depth - 1 - z_range[0])
+        lesions.append({
+            "volume_ml": round(len(voxels) * canonical.voxel_volume_ml, 4),
+            "longest_axial_diameter_mm": round(_longest_axial_diameter(
+                mask, canonical.spacing_zyx[1:]), 2),
+            "centroid_mm": [round(float(c), 2)
+                            for c in canonical.index_to_physical(voxels.mean(axis=0))],
+            "slices": list(z_range),
+            "slice_axis": int(axis),
+        })
+    lesions.sort(key=lambda lesion: -lesion["volume_ml"])
+    for number, lesion in enumerate(lesions, start=1):
+        lesion["id"] = number
+    return {"lesion_count": count, "lesions": [{"id": lesion.pop("id"), **lesion}
+                                               for lesion in lesions]}
+
+
+def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -> float:
+    """The largest distance in mm between two voxel centres of one axial slice of ``mask``."""
+    longest = 0.0
+    for plane in mask:
+        points = np.argwhere(plane) * np.asarray(spacing_yx)
+        if len(points) < 2:
+            continue
+        if len(points) > 3:
+            with contextlib.suppress(QhullError):  # all points on one line: keep them all
+                points = points[ConvexHull(points).vertices]
+        differences = points[:, None, :] - points[None, :, :]
+        longest = max(longest, float(np.sqrt((differences ** 2).sum(-1)).max()))
+    return longest

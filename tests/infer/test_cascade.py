@@ -1,0 +1,72 @@
+"""The cascade on volumes whose answer is known: geometry, ROI, resizing and clean-up."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livseg.infer import Cascade, CascadeSettings
+from livseg.io import Volume
+from livseg.metrics.overlap import Confusion, overlap_scores
+
+from .threshold_stages import block_volume, threshold_stage
+
+DIRECTIONS = {
+    "identity": (1, 0, 0, 0, 1, 0, 0, 0, 1),
+    "ras-like": (-1, 0, 0, 0, -1, 0, 0, 0, 1),
+    "permuted-flipped": (0, 0, -1, -1, 0, 0, 0, 1, 0),
+}
+
+
+def _dice(a: np.ndarray, b: np.ndarray) -> float:
+    return overlap_scores(Confusion.of(a, b))["dice"]
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS.values(), ids=DIRECTIONS.keys())
+@pytest.mark.parametrize("pixel_mm", [None, 1.7])
+def test_cascade_finds_the_blocks_on_the_input_grid(direction, pixel_mm):
+    volume, expected = block_volume(direction)
+    cascade = Cascade(threshold_stage("liver"), threshold_stage("tumour", pixel_mm))
+    result = cascade.segment(volume)
+    assert result.labels.same_grid(volume) and result.labels.array.dtype == np.uint8
+    assert _dice(result.labels.array >= 1, expected >= 1) > 0.97
+    assert _dice(result.labels.array == 2, expected == 2) > 0.9
+    assert set(result.seconds) == {"liver_stage", "liver_postprocess", "tumour_stage",
+                                   "tumour_postprocess"}
+
+
+def test_flip_tta_keeps_a_symmetric_answer():
+    volume, expected = block_volume()
+    plain = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(volume)
+    tta = Cascade(threshold_stage("liver"), threshold_stage("tumour"),
+                  CascadeSettings(tta=True)).segment(volume)
+    assert _dice(tta.labels.array == 2, plain.labels.array == 2) > 0.95
+
+
+def test_clean_up_keeps_one_liver_and_tumours_inside_it():
+    volume, expected = block_volume()
+    array = volume.array.copy()
+    array[20:22, 2:5, 2:5] = 200  # a bright speck away from the liver: not the liver
+    array[0:2, 36:40, 30:35] = 60  # a dark speck outside the liver: no tumour
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(
+        volume.with_array(array))
+    assert result.labels.array[20:22, 2:5, 2:5].max() == 0
+    assert result.labels.array[0:2, 36:40, 30:35].max() == 0
+    assert _dice(result.labels.array >= 1, expected >= 1) > 0.97
+
+
+def test_a_volume_without_liver_gives_an_empty_map():
+    volume, _ = block_volume()
+    empty = volume.with_array(np.full(volume.shape, -100, np.int16))
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(empty)
+    assert result.labels.array.max() == 0 and result.roi is None
+
+
+@pytest.mark.parametrize("slices", [1, 2])
+def test_one_and_two_slice_volumes(slices):
+    volume, expected = block_volume(DIRECTIONS["identity"])
+    thin = Volume(volume.array[10:10 + slices].copy(), volume.spacing, volume.origin,
+                  volume.direction)
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(thin)
+    assert result.labels.shape == thin.shape
+    assert _dice(result.labels.array >= 1, expected[10:10 + slices] >= 1) > 0.95
+    assert _dice(result.labels.array == 2, expected[10:10 + slices] == 2) > 0.9

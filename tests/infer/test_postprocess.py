@@ -1,0 +1,64 @@
+"""Clean-up steps on masks whose answer is known by hand; sizes in mm³, not voxels."""
+from __future__ import annotations
+
+import numpy as np
+
+from livseg.infer import postprocess
+
+
+def test_largest_component_drops_smaller_pieces_and_keeps_diagonal_neighbours():
+    mask = np.zeros((5, 12, 12), bool)
+    mask[1:4, 1:6, 1:6] = True  # 75 voxels
+    mask[4, 6, 6] = True  # touches the big block only at a corner: 26-connected
+    mask[1:3, 9:11, 9:11] = True  # 8 voxels, separate
+    kept = postprocess.largest_component(mask)
+    assert kept.sum() == 76 and not kept[1:3, 9:11, 9:11].any()
+    assert not postprocess.largest_component(np.zeros((3, 3, 3), bool)).any()
+
+
+def test_fill_holes_closes_a_vessel_open_at_the_top():
+    mask = np.zeros((6, 10, 10), bool)
+    mask[1:5, 2:8, 2:8] = True
+    mask[1:5, 4:6, 4:6] = False  # a channel through all slices: no 3D hole, 2D holes
+    mask[2, 3, 3] = False  # and an enclosed hole
+    filled = postprocess.fill_holes(mask)
+    assert filled[1:5, 2:8, 2:8].all() and filled.sum() == 4 * 36
+    assert mask[1:5, 4:6, 4:6].sum() == 0  # the input was not changed
+
+
+def test_clean_liver_equals_component_then_fill():
+    rng = np.random.default_rng(1)
+    mask = rng.random((8, 30, 30)) > 0.35
+    expected = postprocess.fill_holes(postprocess.largest_component(mask))
+    assert np.array_equal(postprocess.clean_liver(mask), expected)
+
+
+def test_tumour_size_threshold_is_in_cubic_millimetres():
+    tumour = np.zeros((10, 20, 20), bool)
+    tumour[2:4, 2:4, 2:4] = True  # 8 voxels
+    tumour[5:9, 10:14, 10:14] = True  # 64 voxels
+    liver = np.ones_like(tumour)
+    fine = postprocess.clean_tumours(tumour, liver, (1.0, 1.0, 1.0), min_lesion_mm3=20)
+    coarse = postprocess.clean_tumours(tumour, liver, (3.0, 1.0, 1.0), min_lesion_mm3=20)
+    assert fine.sum() == 64  # 8 mm3 < 20 mm3: dropped
+    assert coarse.sum() == 72  # the same 8 voxels are 24 mm3 at 3 mm slices: kept
+
+
+def test_tumours_outside_the_grown_liver_are_removed():
+    liver = np.zeros((5, 30, 30), bool)
+    liver[:, 5:15, 5:15] = True
+    tumour = np.zeros_like(liver)
+    tumour[:, 13:17, 8:10] = True  # reaches 2 voxels beyond the liver edge
+    tumour[:, 25:28, 25:28] = True  # far outside
+    kept = postprocess.clean_tumours(tumour, liver, (2.0, 1.0, 1.0), liver_margin_mm=2.0,
+                                     min_lesion_mm3=0)
+    assert kept[:, 13:17, 8:10].all() and not kept[:, 25:28, 25:28].any()
+    tight = postprocess.clean_tumours(tumour, liver, (2.0, 1.0, 1.0), liver_margin_mm=1.0,
+                                      min_lesion_mm3=0)
+    assert tight[:, 13:16, 8:10].all() and not tight[:, 16, 8:10].any()
+
+
+def test_label_map_gives_tumour_precedence():
+    liver = np.array([[[True, True, False]]])
+    tumour = np.array([[[False, True, True]]])
+    assert postprocess.label_map(liver, tumour).tolist() == [[[1, 2, 2]]]

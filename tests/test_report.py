@@ -1,0 +1,55 @@
+"""report.json figures against shapes whose volume, diameter and place are known."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from livseg.io import Volume
+from livseg.report import build_report
+
+
+def _labels(direction=(1, 0, 0, 0, 1, 0, 0, 0, 1)) -> Volume:
+    array = np.zeros((20, 40, 50), np.uint8)
+    array[2:18, 5:35, 5:45] = 1  # liver: 16 x 30 x 40 voxels
+    array[4:8, 10:13, 10:30] = 2  # lesion A: 4 slices, 3 x 20 voxels in-plane
+    array[12:14, 20:22, 30:32] = 2  # lesion B: 2 x 2 x 2
+    return Volume(array, spacing=(0.5, 0.8, 2.0), origin=(-10.0, 5.0, 100.0),
+                  direction=tuple(float(d) for d in direction))
+
+
+def test_volumes_burden_and_lesions():
+    report = build_report(_labels(), input_path="ct.nii.gz", models=[], seconds={"read": 0.1})
+    voxel_ml = 0.5 * 0.8 * 2.0 / 1000
+    assert report["liver_volume_ml"] == pytest.approx(16 * 30 * 40 * voxel_ml, abs=1e-3)
+    assert report["tumour_volume_ml"] == pytest.approx((240 + 8) * voxel_ml, abs=1e-3)
+    assert report["tumour_burden_percent"] == pytest.approx(100 * 248 / 19200, abs=1e-3)
+    assert report["lesion_count"] == 2
+    a, b = report["lesions"]
+    assert (a["id"], b["id"]) == (1, 2) and a["volume_ml"] > b["volume_ml"]
+    # lesion A: corners (y 10..12, x 10..29) -> sqrt((2*0.8)^2 + (19*0.5)^2)
+    assert a["longest_axial_diameter_mm"] == pytest.approx(np.hypot(1.6, 9.5), abs=0.01)
+    assert a["slices"] == [4, 7] and b["slices"] == [12, 13]
+    # centroid of A in index (z, y, x) = (5.5, 11, 19.5); identity direction
+    assert a["centroid_mm"] == pytest.approx([-10 + 19.5 * 0.5, 5 + 11 * 0.8, 100 + 5.5 * 2],
+                                             abs=0.01)
+    assert report["input"]["shape_zyx"] == [20, 40, 50]
+
+
+def test_lesion_place_is_in_the_inputs_own_coordinates_whatever_its_orientation():
+    plain = build_report(_labels(), input_path="a", models=[], seconds={})
+    flipped = build_report(_labels((-1, 0, 0, 0, -1, 0, 0, 0, -1)), input_path="b", models=[],
+                           seconds={})
+    a, fa = plain["lesions"][0], flipped["lesions"][0]
+    assert fa["volume_ml"] == a["volume_ml"]
+    assert fa["longest_axial_diameter_mm"] == a["longest_axial_diameter_mm"]
+    assert fa["slices"] == a["slices"]  # slice numbers of the file, not of a reoriented copy
+    offsets = np.array(a["centroid_mm"]) - np.array([-10.0, 5.0, 100.0])
+    assert fa["centroid_mm"] == pytest.approx(list(np.array([-10.0, 5.0, 100.0]) - offsets),
+                                              abs=0.01)
+
+
+def test_no_liver_gives_zero_burden():
+    empty = _labels().with_array(np.zeros((20, 40, 50), np.uint8))
+    report = build_report(empty, input_path="x", models=[], seconds={})
+    assert report["liver_volume_ml"] == 0 and report["tumour_burden_percent"] == 0
+    assert report["lesions"] == []
