@@ -26,7 +26,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from livseg.metrics import evaluate_files, evaluation_report
     from livseg.metrics.table import flat_rows, format_table
 
-    report = evaluation_report(list(evaluate_files(args.pred, args.gt)))
+    if (args.images is None) != (args.pictures is None):
+        raise LivsegInputError("--images and --pictures go together")
+    on_case = _comparison_pictures(args.images, args.pictures) if args.pictures else None
+    report = evaluation_report(list(evaluate_files(args.pred, args.gt, on_case)))
     print(format_table(report))
     if args.json:
         write_json(args.json, report)
@@ -35,6 +38,29 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         write_csv(args.csv, flat_rows(report))
         log.info("wrote %s", args.csv)
     return 0
+
+
+def _comparison_pictures(images: Path, pictures: Path):
+    """For ``evaluate --pictures``: draw each case on its CT from ``images`` (a file, or a
+    folder holding the CT under the case's file name or with "segmentation" read "volume")."""
+    from livseg.io import read_volume
+    from livseg.viz.compare import save_comparison
+
+    def draw(case: str, prediction, reference) -> None:
+        if images.is_file():
+            ct_path = images
+        else:
+            named = [p for p in sorted(images.glob(f"{case}.*")) + sorted(
+                images.glob(f"{case.replace('segmentation', 'volume')}.*")) if p.is_file()]
+            if not named:
+                raise LivsegInputError(f"holds no CT for case {case}", images)
+            ct_path = named[0]
+        ct = read_volume(ct_path)
+        if not ct.same_grid(reference, tolerance=1e-3):
+            raise LivsegInputError(f"lies on another grid than the reference of {case}", ct_path)
+        save_comparison(ct, reference, prediction, pictures / f"{case}.png", title=case)
+
+    return draw
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -181,6 +207,20 @@ def _progress_bar(name: str, enabled: bool):
         bar.close()
 
 
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from livseg.infer import Cascade
+    from livseg.io import read_volume
+    from livseg.viz.explain import explain_slice
+
+    if args.out.exists() and not args.overwrite:
+        raise LivsegInputError("exists; use --overwrite to replace it", args.out)
+    volume = read_volume(args.input)
+    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights)
+    written = explain_slice(volume, cascade, args.slice, args.out)
+    print(f"slice {written['slice']}: {len(written['files'])} pictures in {args.out}/")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
@@ -206,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--gt", type=Path, required=True, help="reference file or folder")
     evaluate.add_argument("--json", type=Path, help="write per-case and aggregate figures")
     evaluate.add_argument("--csv", type=Path, help="write one row per case")
+    evaluate.add_argument("--images", type=Path, help="the CTs (file or folder), for --pictures")
+    evaluate.add_argument("--pictures", type=Path,
+                          help="folder for CT | reference | prediction pictures per case")
     evaluate.set_defaults(run=_cmd_evaluate)
 
     info = commands.add_parser("info", help="read a CT and describe its grid")
@@ -260,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--liver-weights", type=Path, help="checkpoint instead of the shipped")
     predict.add_argument("--tumour-weights", type=Path, help="checkpoint instead of the shipped")
     predict.set_defaults(run=_cmd_predict)
+
+    explain = commands.add_parser("explain", help="feature maps and Grad-CAM of one slice")
+    explain.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    explain.add_argument("--slice", type=int, help="canonical axial slice, counted from the "
+                                                   "feet (default: the one with most liver)")
+    explain.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    explain.add_argument("--overwrite", action="store_true")
+    explain.add_argument("--liver-weights", type=Path)
+    explain.add_argument("--tumour-weights", type=Path)
+    explain.set_defaults(run=_cmd_explain)
 
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
     prepare.add_argument("--data", required=True)

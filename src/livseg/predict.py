@@ -19,7 +19,7 @@ from pathlib import Path
 from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeResult, CascadeSettings
 from livseg.io import read_volume, write_volume
-from livseg.io.files import IMAGE_SUFFIXES, image_suffix
+from livseg.io.files import IMAGE_SUFFIXES, case_name, image_suffix
 from livseg.io.text import staged_folder, write_json
 from livseg.io.volume import Volume
 
@@ -45,11 +45,6 @@ def case_inputs(path: Path) -> list[Path]:
         files = sorted(p for p in path.iterdir() if p.is_file() and image_suffix(p) is not None)
         return files or [path]
     return [path]
-
-
-def case_name(path: Path) -> str:
-    suffix = image_suffix(path)
-    return path.name[: -len(suffix)] if suffix else path.name
 
 
 def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,

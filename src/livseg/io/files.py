@@ -62,6 +62,12 @@ def _itk_reason(error: RuntimeError) -> str:
     return lines[-1] if lines else "unreadable image"
 
 
+def case_name(path: Path) -> str:
+    """A file's name without its image suffix (``volume-3.nii.gz`` -> ``volume-3``)."""
+    suffix = image_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.name
+
+
 def read_image_file(path: Path) -> Volume:
     """Read a NIfTI, NRRD or MetaImage file with its geometry."""
     if image_suffix(path) in (".nii", ".nii.gz"):

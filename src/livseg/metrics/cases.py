@@ -2,20 +2,16 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from livseg.errors import LivsegInputError
-from livseg.io.files import image_suffix
+from livseg.io.files import case_name, image_suffix
 from livseg.io.labels import read_label_map
+from livseg.io.volume import Volume
 from livseg.metrics.evaluate import CaseResult, evaluate_case
 
 log = logging.getLogger(__name__)
-
-
-def case_name(path: Path) -> str:
-    suffix = image_suffix(path)
-    return path.name[: -len(suffix)] if suffix else path.name
 
 
 def pair_label_files(prediction: Path, reference: Path) -> list[tuple[str, Path, Path]]:
@@ -42,8 +38,11 @@ def pair_label_files(prediction: Path, reference: Path) -> list[tuple[str, Path,
     return [(case_name(references[n]), predictions[n], references[n]) for n in sorted(references)]
 
 
-def evaluate_files(prediction: Path, reference: Path) -> Iterator[CaseResult]:
-    """Score each predicted label file against its reference, one case at a time."""
+def evaluate_files(prediction: Path, reference: Path,
+                   on_case: Callable[[str, Volume, Volume], None] | None = None,
+                   ) -> Iterator[CaseResult]:
+    """Score each predicted label file against its reference, one case at a time;
+    ``on_case(case, prediction, reference)`` sees each pair (e.g. to draw pictures)."""
     for case, pred_path, ref_path in pair_label_files(Path(prediction), Path(reference)):
         ref = read_label_map(ref_path)
         pred = read_label_map(pred_path)
@@ -52,4 +51,6 @@ def evaluate_files(prediction: Path, reference: Path) -> Iterator[CaseResult]:
                                    f"({pred.describe_grid()} vs {ref.describe_grid()}); "
                                    "resample it to the reference grid first", pred_path)
         log.info("scoring %s", case)
+        if on_case is not None:
+            on_case(case, pred, ref)
         yield evaluate_case(pred.array, ref.array, ref.spacing_zyx, case=case)

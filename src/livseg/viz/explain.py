@@ -1,0 +1,141 @@
+"""Looking inside the networks (the seed paper's "insight into the internal layers"):
+feature maps of encoder and decoder layers, and Grad-CAM maps (Selvaraju et al., 2017) of
+the liver and tumour outputs, for one axial slice, as PNG files."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from livseg.infer import Cascade, Stage
+from livseg.infer.postprocess import clean_liver
+from livseg.io.text import atomic_output, staged_folder
+from livseg.io.volume import Volume
+from livseg.preprocess import (
+    crop,
+    hu_window,
+    mask_bbox,
+    resize_in_plane,
+    shape_at_pixel_size,
+    to_canonical,
+)
+
+FEATURE_CHANNELS = 16  # the most active channels shown per layer
+
+
+def watched_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """Named layers whose outputs are shown: the stem, each encoder and decoder stage."""
+    layers = {"stem": model.stem}
+    layers |= {f"encoder{i + 1}": stage for i, stage in enumerate(model.encoder)}
+    layers |= {f"decoder{i + 1}": stage for i, stage in enumerate(model.decoder)}
+    return layers
+
+
+def explain_stage(stage: Stage, image_hu: np.ndarray) -> tuple[dict[str, np.ndarray],
+                                                              np.ndarray, np.ndarray]:
+    """(feature maps per layer (C, h, w), Grad-CAM (H, W) in [0, 1], probability (H, W)) of
+    one prepared (H, W) slice. Grad-CAM uses the last decoder stage and the foreground
+    logit summed over the pixels the stage calls foreground (all pixels if none)."""
+    model = stage.model
+    layers = watched_layers(model)
+    captured: dict[str, torch.Tensor] = {}
+    hooks = [layer.register_forward_hook(_keep(captured, name)) for name, layer in layers.items()]
+    device = next(model.parameters()).device
+    x = torch.from_numpy(hu_window(image_hu, *stage.window)[None, None]).to(device)
+    x = x.repeat(1, stage.in_channels, 1, 1)
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            last = captured[list(layers)[-1]]
+            last.retain_grad()
+            foreground = logits.argmax(1, keepdim=True) == 1
+            weight = foreground if foreground.any() else torch.ones_like(foreground)
+            (logits[:, 1:2] * weight).sum().backward()
+    finally:
+        for hook in hooks:
+            hook.remove()
+    gradient, activation = last.grad[0], last[0].detach()
+    cam = torch.relu((gradient.mean(dim=(1, 2))[:, None, None] * activation).sum(0))
+    cam = resize_in_plane(cam.cpu().numpy()[None], image_hu.shape, is_label=False)[0]
+    cam = cam / cam.max() if cam.max() > 0 else cam
+    probability = logits.detach().softmax(1)[0, 1].cpu().numpy()
+    features = {name: value[0].detach().cpu().numpy() for name, value in captured.items()}
+    return features, cam, probability
+
+
+def _keep(store: dict, name: str):
+    def hook(module, inputs, output):
+        store[name] = output
+    return hook
+
+
+def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
+                  out: Path) -> dict:
+    """Write the explanation PNGs of one canonical axial slice to ``out`` (all or nothing).
+
+    ``slice_index`` counts canonical axial slices from the feet (None: the slice with the
+    most liver). Returns what was written.
+    """
+    canonical, _ = to_canonical(volume)
+    hu = canonical.array.astype(np.float32)
+    liver = clean_liver(cascade._liver_mask(hu, None))
+    if slice_index is None:
+        slice_index = int(np.argmax(liver.sum(axis=(1, 2))))
+    if not 0 <= slice_index < len(hu):
+        from livseg.errors import LivsegInputError
+        raise LivsegInputError(f"--slice {slice_index} is outside 0..{len(hu) - 1}")
+    written = {"slice": slice_index, "files": []}
+    with staged_folder(out) as staging:
+        image = resize_in_plane(hu[slice_index][None], cascade.liver.size, is_label=False)[0]
+        written["files"] += _save_stage(staging, "liver", cascade.liver, image)
+        box = mask_bbox(liver[slice_index], canonical.spacing_zyx[1:], 10.0)
+        if cascade.tumour is not None and box is not None:
+            roi = crop(hu[slice_index], box)
+            if cascade.tumour.pixel_mm:
+                shape = shape_at_pixel_size(roi.shape, canonical.spacing_zyx[1:],
+                                            cascade.tumour.pixel_mm)
+                roi = resize_in_plane(roi[None], shape, is_label=False)[0]
+            written["files"] += _save_stage(staging, "tumour", cascade.tumour, roi)
+    return written
+
+
+def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    features, cam, probability = explain_stage(stage, image_hu)
+    files = []
+    for layer, maps in features.items():
+        strongest = np.argsort(-np.abs(maps).mean(axis=(1, 2)))[:FEATURE_CHANNELS]
+        figure, axes = plt.subplots(2, FEATURE_CHANNELS // 2, figsize=(16, 4.4))
+        for axis, channel in zip(axes.ravel(), strongest, strict=False):
+            axis.imshow(maps[channel], cmap="viridis")
+            axis.set_title(f"ch {channel}", fontsize=8)
+        for axis in axes.ravel():
+            axis.axis("off")
+        figure.suptitle(f"{name} stage, {layer}: {maps.shape[0]} channels at "
+                        f"{maps.shape[1]}x{maps.shape[2]}, the {len(strongest)} most active")
+        files.append(_save(figure, folder / f"{name}_features_{layer}.png", plt))
+    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    window = (-160, 240)
+    for axis, title in zip(axes, ("input", f"{name} probability", "Grad-CAM"), strict=True):
+        axis.imshow(image_hu, cmap="gray", vmin=window[0], vmax=window[1])
+        axis.set_title(title)
+        axis.axis("off")
+    axes[1].imshow(probability, cmap="magma", alpha=0.6, vmin=0, vmax=1)
+    axes[2].imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
+    figure.suptitle(f"{name} stage: Grad-CAM of the {name} output at its last decoder stage")
+    files.append(_save(figure, folder / f"{name}_gradcam.png", plt))
+    return files
+
+
+def _save(figure, path: Path, plt) -> str:
+    figure.tight_layout()
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=70, format="png")
+    plt.close(figure)
+    return path.name

@@ -1,0 +1,78 @@
+"""``livseg predict`` and ``livseg demo`` with the shipped weights, end to end."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from livseg.cli import main
+from livseg.io import read_volume, write_volume
+from livseg.phantom import make_phantom
+from livseg.preprocess import to_canonical
+
+from .conftest import shared_file
+
+
+@pytest.fixture(scope="module")
+def phantom_file(tmp_path_factory):
+    phantom = make_phantom(shape=(20, 96, 96), spacing=(3.5, 3.5, 6.0), n_tumours=2, seed=1)
+    return write_volume(phantom.ct, tmp_path_factory.mktemp("ct") / "phantom.mha")
+
+
+def test_predict_writes_results_on_the_input_grid(phantom_file, tmp_path, capsys):
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "out")]) == 0
+    labels = read_volume(tmp_path / "out" / "segmentation.nii.gz")
+    assert labels.same_grid(read_volume(phantom_file)) and labels.array.max() <= 2
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [m["stage"] for m in report["models"]] == ["liver", "tumour"]
+    assert all(len(m["sha256"]) == 64 for m in report["models"])
+    assert "liver" in capsys.readouterr().out
+
+
+def test_predict_a_folder_of_files_gives_one_folder_per_case(phantom_file, tmp_path):
+    folder = tmp_path / "cts"
+    write_volume(read_volume(phantom_file), folder / "a.nii.gz")
+    write_volume(read_volume(phantom_file), folder / "b.nrrd")
+    assert main(["predict", str(folder), "-o", str(tmp_path / "out")]) == 0
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
+    assert (tmp_path / "out" / "b" / "report.json").exists()
+
+
+BAD_INPUTS = {
+    "empty file": ("empty.nii.gz", b""),
+    "random bytes as .nii.gz": ("random.nii.gz", np.random.default_rng(0).bytes(4000)),
+    "text named .nrrd": ("notes.nrrd", b"hello, this is not an image\n"),
+    "unknown extension": ("scan.xyz", b"123"),
+}
+
+
+@pytest.mark.parametrize("name,content", BAD_INPUTS.values(), ids=BAD_INPUTS.keys())
+def test_bad_input_exits_2_with_one_line_and_no_output(name, content, tmp_path, capsys):
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert main(["predict", str(path), "-o", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and name in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_path_and_empty_folder(tmp_path, capsys):
+    assert main(["predict", str(tmp_path / "nope.nii.gz"), "-o", str(tmp_path / "o")]) == 2
+    (tmp_path / "empty").mkdir()
+    assert main(["predict", str(tmp_path / "empty"), "-o", str(tmp_path / "o")]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 2
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_predict_on_a_real_dicom_series(tmp_path):
+    series = shared_file("totalseg_dicom20/dicom")
+    reference = read_volume(shared_file("totalseg_dicom20/segmentation_model_generated.nii.gz"))
+    assert main(["predict", str(series), "-o", str(tmp_path / "out")]) == 0
+    labels = read_volume(tmp_path / "out" / "segmentation.nii.gz")
+    assert labels.same_grid(read_volume(series), tolerance=1e-3)
+    predicted = to_canonical(labels)[0].array >= 1
+    expected = to_canonical(reference)[0].array >= 1
+    dice = 2 * (predicted & expected).sum() / (predicted.sum() + expected.sum())
+    assert dice > 0.85  # against TotalSegmentator's liver: a golden test, not an accuracy claim
