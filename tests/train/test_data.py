@@ -74,6 +74,50 @@ def test_real_slice_folder_has_about_a_hundred_patients():
     assert 0.02 < data.labels.mean() < 0.2
 
 
+def test_real_slices_are_read_in_canonical_orientation():
+    """Canonical axial slices show the liver at the patient's right, i.e. off to the image's
+    left or right side (some slices are mirrored), not above or below the centre as in the
+    folder's transposed storage."""
+    data = read_slice_folder(shared_file("lits_slices_256"))
+    liver = data.labels >= 1
+    liver = liver[liver.sum(axis=(1, 2)) > 500]
+    index = np.arange(256)
+    row = (liver * index[None, :, None]).sum(axis=(1, 2)) / liver.sum(axis=(1, 2))
+    column = (liver * index[None, None, :]).sum(axis=(1, 2)) / liver.sum(axis=(1, 2))
+    assert np.mean(np.abs(column - 128) > np.abs(row - 128)) > 0.9
+    stored = read_slice_folder(shared_file("lits_slices_256"), transposed=False)
+    assert np.array_equal(stored.labels, data.labels.transpose(0, 2, 1))
+
+
+def test_synthetic_tumours_are_inside_the_liver_and_darker_or_brighter():
+    from livseg.train.synthetic_tumours import insert_tumours
+
+    rng = np.random.default_rng(3)
+    yy, xx = np.indices((128, 128))
+    liver = (yy - 64) ** 2 / 50 ** 2 + (xx - 60) ** 2 / 40 ** 2 <= 1
+    hu = np.where(liver, 110.0, 20.0) + rng.normal(0, 5, liver.shape)
+    changed = 0
+    for _ in range(10):
+        out, tumour = insert_tumours(hu, liver, 1.5, rng)
+        assert tumour.any() and not (tumour & ~liver).any()
+        assert abs(np.median(out[tumour]) - 110) >= 10  # clearly not liver-like
+        assert np.allclose(out[~liver], hu[~liver])  # nothing painted outside the liver
+        changed += 1
+    assert changed == 10
+    tiny = np.zeros_like(liver)
+    tiny[60:63, 60:63] = True  # too small to hold a tumour away from its edge
+    out, tumour = insert_tumours(hu, tiny, 1.5, rng)
+    assert not tumour.any() and np.array_equal(out, hu.astype(np.float32))
+
+
+def test_synthetic_tumour_spec_labels_tumours_at_the_tumour_pixel_size():
+    data = load_data(f"synth:{shared_file('lits_slices_256')}", stage="tumour",
+                     window=(0, 255), size=(160, 160), pixel_mm=1.5)
+    has_tumour = (data.labels == 2).any(axis=(1, 2))
+    assert 0.6 < has_tumour.mean() < 1.0 and data.size == (160, 160)
+    assert len(set(data.volume_ids.tolist())) > 90
+
+
 def test_tumour_stage_crops_the_liver_box_at_native_resolution():
     data = load_data("phantom:2", stage="tumour", window=(0, 255), size=(64, 64))
     assert data.size == (64, 64) and (data.labels == 2).any()
