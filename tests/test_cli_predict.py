@@ -27,6 +27,8 @@ def test_predict_writes_results_on_the_input_grid(phantom_file, tmp_path, capsys
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [m["stage"] for m in report["models"]] == ["liver", "tumour"]
     assert all(len(m["sha256"]) == 64 for m in report["models"])
+    liver_ml = np.count_nonzero(labels.array >= 1) * labels.voxel_volume_ml
+    assert report["liver_volume_ml"] == pytest.approx(liver_ml, abs=1e-3)
     assert "liver" in capsys.readouterr().out
 
 
@@ -71,8 +73,35 @@ def test_predict_on_a_real_dicom_series(tmp_path):
     reference = read_volume(shared_file("totalseg_dicom20/segmentation_model_generated.nii.gz"))
     assert main(["predict", str(series), "-o", str(tmp_path / "out")]) == 0
     labels = read_volume(tmp_path / "out" / "segmentation.nii.gz")
-    assert labels.same_grid(read_volume(series), tolerance=1e-3)
+    assert labels.same_grid(read_volume(series), tolerance=1e-4)
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    liver_ml = np.count_nonzero(labels.array >= 1) * labels.voxel_volume_ml
+    assert report["liver_volume_ml"] == pytest.approx(liver_ml, abs=1e-3)
     predicted = to_canonical(labels)[0].array >= 1
     expected = to_canonical(reference)[0].array >= 1
     dice = 2 * (predicted & expected).sum() / (predicted.sum() + expected.sum())
     assert dice > 0.85  # against TotalSegmentator's liver: a golden test, not an accuracy claim
+
+
+def test_segment_api_on_the_bundled_real_ct():
+    import livseg
+    from livseg.demo import BUNDLED_CT
+    from livseg.io.labels import read_label_map
+
+    ct = livseg.read_volume(BUNDLED_CT / "volume.nii.gz")
+    result = livseg.segment(ct)
+    reference = read_label_map(BUNDLED_CT / "segmentation_model_generated.nii.gz").array >= 1
+    predicted = result.labels.array >= 1
+    assert result.labels.same_grid(ct)
+    dice = 2 * (predicted & reference).sum() / (predicted.sum() + reference.sum())
+    assert dice > 0.8  # against TotalSegmentator's liver: a golden test, not an accuracy claim
+
+
+@pytest.mark.slow
+def test_demo_runs_on_the_bundled_ct_and_a_phantom(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
+    names = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert names == ["evaluation.json", "phantom", "totalseg_ct_sm"]
+    evaluation = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
+    assert [c["case"] for c in evaluation["cases"]] == ["totalseg_ct_sm", "phantom"]
+    assert "Files in" in capsys.readouterr().out

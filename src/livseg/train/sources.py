@@ -127,10 +127,11 @@ def to_pixel_size(hu: np.ndarray, labels: np.ndarray, spacing_yx, pixel_mm: floa
 def synthetic_tumour_slices(folder: Path, *, window, size, pixel_mm: float, seed: int,
                             copies: int = SYNTHETIC_COPIES,
                             margin_mm: float = 10.0) -> SliceSet:
-    """Tumour-stage slices from a liver-only slice folder: each liver slice ``copies`` times,
-    most with synthetic tumours (label 2), cropped to the liver (plus ``margin_mm``) at
-    ``pixel_mm`` and fitted to ``size``. Real tumours in these livers stay unlabelled."""
-    from livseg.train.synthetic_tumours import insert_tumours
+    """Tumour-stage slices from a liver-only slice folder: each slice whose liver looks
+    healthy, ``copies`` times, most with synthetic tumours (label 2), cropped to the liver
+    (plus ``margin_mm``) at ``pixel_mm`` and fitted to ``size``. Slices whose liver shows a
+    real (unlabelled) lesion are left out, see :func:`looks_healthy`."""
+    from livseg.train.synthetic_tumours import insert_tumours, looks_healthy
 
     source = read_slice_folder(folder)
     rng = np.random.default_rng(seed)
@@ -139,6 +140,8 @@ def synthetic_tumour_slices(folder: Path, *, window, size, pixel_mm: float, seed
     for row in np.flatnonzero(source.labels.any(axis=(1, 2))):
         hu_slice = low + source.images[row].astype(np.float32) * (high - low)
         liver = source.labels[row] >= 1
+        if not looks_healthy(hu_slice, liver, SLICE_FOLDER_PIXEL_MM):
+            continue
         for copy in range(copies):
             hu, tumour = (hu_slice, np.zeros_like(liver)) if copy == 0 and rng.random() < 0.5 \
                 else insert_tumours(hu_slice, liver, SLICE_FOLDER_PIXEL_MM, rng)
@@ -234,11 +237,18 @@ def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
     Specs: ``phantom`` or ``phantom:N``; a slice folder (``images/``+``masks/``); a LiTS
     folder (``volume-N.nii``); an MSD folder (``imagesTr/``); a folder holding
     ``volume.nii.gz`` + ``segmentation.nii.gz``; a cache ``.npz`` from ``livseg prepare``;
-    ``synth:FOLDER``, a liver slice folder with synthetic tumours (tumour stage).
+    ``synth:FOLDER``, a liver slice folder with synthetic tumours (tumour stage). ``SPEC*N``
+    repeats a source N times (to weigh a small real set against a large synthetic one).
     ``pixel_mm`` is the tumour stage's in-plane pixel size.
     """
-    parts = [_load_one(part, stage=stage, window=window, size=size, seed=seed,
-                       pixel_mm=pixel_mm) for part in spec.split("+")]
+    parts = []
+    for part in spec.split("+"):
+        part, _, repeat = part.partition("*")
+        if repeat and not (repeat.isdigit() and int(repeat) >= 1):
+            raise LivsegInputError(f"'*{repeat}' in --data must be a repeat count like *3")
+        loaded = _load_one(part, stage=stage, window=window, size=size, seed=seed,
+                           pixel_mm=pixel_mm)
+        parts += [loaded] * int(repeat or 1)
     return parts[0] if len(parts) == 1 else concatenate(parts)
 
 

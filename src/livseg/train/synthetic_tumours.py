@@ -28,6 +28,22 @@ class TumourRecipe:
     vessel_hu: float = 35.0  # smoothed voxels this far above the liver's median are vessels
 
 
+def looks_healthy(hu: np.ndarray, liver: np.ndarray, pixel_mm: float,
+                  max_dark_fraction: float = 0.02, darker_hu: float = 25.0) -> bool:
+    """Whether a slice's liver shows no real lesion: under ``max_dark_fraction`` of its
+    inner part is, after smoothing, ``darker_hu`` below the liver's median.
+
+    Slices of liver-only data sets (tumours inside the liver label) would otherwise teach the
+    tumour stage that real tumours are liver; Hu et al. start from healthy livers too.
+    """
+    inner = ndimage.binary_erosion(liver, iterations=max(1, round(4.5 / pixel_mm)))
+    if inner.sum() < 50:
+        return False
+    smooth = ndimage.gaussian_filter(hu.astype(np.float32), 3.0 / pixel_mm)
+    dark = (smooth < np.median(hu[inner]) - darker_hu) & inner
+    return dark.sum() < max_dark_fraction * inner.sum()
+
+
 def insert_tumours(hu: np.ndarray, liver: np.ndarray, pixel_mm: float,
                    rng: np.random.Generator,
                    recipe: TumourRecipe = TumourRecipe()) -> tuple[np.ndarray, np.ndarray]:
