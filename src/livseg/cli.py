@@ -293,7 +293,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     predict.add_argument("--threads", type=int, help="CPU threads for the networks")
-    predict.add_argument("--batch-size", type=int, default=16, help="slices per batch")
+    predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")
     predict.add_argument("--mesh", choices=("stl", "ply"),
                          help="also write liver and tumour surfaces (patient mm)")
     predict.add_argument("--min-lesion-mm3", type=float, default=20.0,

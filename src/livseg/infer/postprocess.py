@@ -54,7 +54,11 @@ def clean_tumours(tumour: np.ndarray, liver: np.ndarray, spacing_zyx: tuple[floa
                   liver_margin_mm: float = 3.0, min_lesion_mm3: float = 20.0) -> np.ndarray:
     """Tumour voxels inside the liver grown by ``liver_margin_mm``, without 26-connected
     lesions smaller than ``min_lesion_mm3``."""
-    kept = tumour & dilate_mm(liver, spacing_zyx, liver_margin_mm)
+    near = mask_bbox(tumour, spacing_zyx, liver_margin_mm)  # the only place that matters:
+    if near is None:  # a liver voxel within the margin of a tumour voxel lies in this box
+        return np.zeros(tumour.shape, bool)
+    grown = dilate_mm(crop(liver, near), spacing_zyx, liver_margin_mm)
+    kept = tumour & uncrop(grown, near, tumour.shape, False)
     labels, count = ndimage.label(kept, structure=np.ones((3, 3, 3), bool))
     if count == 0:
         return kept
