@@ -39,6 +39,9 @@ def test_predict_a_folder_of_files_gives_one_folder_per_case(phantom_file, tmp_p
     assert main(["predict", str(folder), "-o", str(tmp_path / "out")]) == 0
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
     assert (tmp_path / "out" / "b" / "report.json").exists()
+    for case, name in (("a", "a.nii.gz"), ("b", "b.nrrd")):  # NIfTI and NRRD in, same grid out
+        labels = read_volume(tmp_path / "out" / case / "segmentation.nii.gz")
+        assert labels.same_grid(read_volume(folder / name), tolerance=1e-5)
 
 
 BAD_INPUTS = {
