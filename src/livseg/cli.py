@@ -221,6 +221,19 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace) -> int:
+    from livseg.export import export_cascade
+
+    if args.out.exists() and not args.overwrite:
+        raise LivsegInputError("exists; use --overwrite to replace it", args.out)
+    for item in export_cascade(args.out, args.liver_weights, args.tumour_weights):
+        check = item["check"]
+        print(f"{args.out}/{item['file']}: opset {item['opset']}, onnxruntime vs torch: max "
+              f"|logit difference| {check['max_abs_logit_difference']:.2e}, argmax agreement "
+              f"{check['argmax_agreement']:.4f}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
@@ -313,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--liver-weights", type=Path)
     explain.add_argument("--tumour-weights", type=Path)
     explain.set_defaults(run=_cmd_explain)
+
+    export = commands.add_parser("export", help="both stages to ONNX, checked against torch")
+    export.add_argument("--out", type=Path, required=True, help="output folder")
+    export.add_argument("--overwrite", action="store_true")
+    export.add_argument("--liver-weights", type=Path)
+    export.add_argument("--tumour-weights", type=Path)
+    export.set_defaults(run=_cmd_export)
 
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
     prepare.add_argument("--data", required=True)

@@ -17,7 +17,8 @@ def _mobileunet_stage(stage: str, pixel_mm=None) -> Stage:
     description = {"stage": stage, "livseg_version": "test",
                    "architecture": dict(model.build_args),
                    "input": {"window_hu": [0.0, 255.0], "size": [64, 64], "in_channels": 1,
-                             "pixel_mm": pixel_mm}, "validation": {}}
+                             "pixel_mm": pixel_mm}, "validation": {},
+                   "labels": {"0": "background", "1": stage}}
     return Stage(model.eval(), description, "random", "0" * 64)
 
 
