@@ -86,14 +86,14 @@ def test_predict_on_a_real_dicom_series(tmp_path):
     assert dice > 0.85  # against TotalSegmentator's liver: a golden test, not an accuracy claim
 
 
-def test_segment_api_on_the_bundled_real_ct():
+def test_segment_api_on_a_real_ct():
     import livseg
-    from livseg.demo import BUNDLED_CT
     from livseg.io.labels import read_label_map
 
-    ct = livseg.read_volume(BUNDLED_CT / "volume.nii.gz")
+    ct = livseg.read_volume(shared_file("totalseg_ct_sm/volume.nii.gz"))
     result = livseg.segment(ct)
-    reference = read_label_map(BUNDLED_CT / "segmentation_model_generated.nii.gz").array >= 1
+    reference = read_label_map(
+        shared_file("totalseg_ct_sm/segmentation_model_generated.nii.gz")).array >= 1
     predicted = result.labels.array >= 1
     assert result.labels.same_grid(ct)
     dice = 2 * (predicted & reference).sum() / (predicted.sum() + reference.sum())
@@ -101,10 +101,19 @@ def test_segment_api_on_the_bundled_real_ct():
 
 
 @pytest.mark.slow
-def test_demo_runs_on_the_bundled_ct_and_a_phantom(tmp_path, capsys):
+@pytest.mark.parametrize("real_data", [True, False], ids=["with-real-ct", "phantom-only"])
+def test_demo_runs_on_a_phantom_and_the_real_ct_when_present(real_data, tmp_path, capsys,
+                                                           monkeypatch):
+    from livseg import demo
+
+    if real_data:
+        shared_file("totalseg_ct_sm/volume.nii.gz")
+    else:
+        monkeypatch.setattr(demo, "find_real_ct", lambda: None)
+    expected = (["totalseg_ct_sm"] if real_data else []) + ["phantom"]
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert names == ["evaluation.json", "phantom", "totalseg_ct_sm"]
+    assert names == sorted(["evaluation.json", *expected])
     evaluation = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
-    assert [c["case"] for c in evaluation["cases"]] == ["totalseg_ct_sm", "phantom"]
+    assert [c["case"] for c in evaluation["cases"]] == expected
     assert "Files in" in capsys.readouterr().out

@@ -1,10 +1,12 @@
-"""``livseg demo``: the cascade with the shipped weights on a real CT bundled with the package
-and on a synthetic CT with tumours, each scored against its reference.
+"""``livseg demo``: the cascade with the shipped weights on a synthetic CT with tumours and,
+where the project's real data sits beside it, on a real CT, each scored against its
+reference.
 
-The real CT is TotalSegmentator's Apache-2.0 test fixture (``livseg/data/totalseg_ct_sm``);
-its reference liver was made by the TotalSegmentator model, not by an expert, and it has
-no tumour labels. The phantom's reference is exact by construction, but the networks were
-trained on real CT only, so it shows how the cascade behaves on an unfamiliar image.
+The real CT is TotalSegmentator's Apache-2.0 test fixture in ``../shared/data/totalseg_ct_sm``
+(not shipped: real data stays outside the project); its reference liver was made by the
+TotalSegmentator model, not by an expert, and it has no tumour labels. The phantom's
+reference is exact by construction, but the networks were trained on real CT only, so it
+shows how the cascade behaves on an unfamiliar image.
 """
 from __future__ import annotations
 
@@ -19,7 +21,18 @@ from livseg.metrics import evaluate_case, evaluation_report
 from livseg.metrics.table import format_table
 from livseg.phantom import make_phantom
 
-BUNDLED_CT = Path(__file__).parent / "data" / "totalseg_ct_sm"
+REAL_CT = Path("totalseg_ct_sm")  # under a shared data folder
+REAL_FILES = ("volume.nii.gz", "segmentation_model_generated.nii.gz")
+
+
+def find_real_ct() -> Path | None:
+    """The real demo CT's folder in ``../shared/data`` (beside the working directory or the
+    source checkout), or None where it is absent (e.g. an installed package)."""
+    for root in (Path.cwd().parent, Path(__file__).resolve().parents[3]):
+        folder = root / "shared" / "data" / REAL_CT
+        if all((folder / name).is_file() for name in REAL_FILES):
+            return folder
+    return None
 
 
 def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
@@ -27,10 +40,12 @@ def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
     phantom = make_phantom(shape=(40, 160, 160), spacing=(2.0, 2.0, 5.0), n_tumours=4, seed=7)
     write_volume(phantom.ct, folder / "phantom" / "volume.nii.gz")
     write_volume(phantom.labels, folder / "phantom" / "reference.nii.gz")
-    return [("totalseg_ct_sm", BUNDLED_CT / "volume.nii.gz",
-             BUNDLED_CT / "segmentation_model_generated.nii.gz"),
-            ("phantom", folder / "phantom" / "volume.nii.gz",
-             folder / "phantom" / "reference.nii.gz")]
+    cases = [("phantom", folder / "phantom" / "volume.nii.gz",
+              folder / "phantom" / "reference.nii.gz")]
+    real = find_real_ct()
+    if real is not None:
+        cases.insert(0, (REAL_CT.name, real / REAL_FILES[0], real / REAL_FILES[1]))
+    return cases
 
 
 def run_demo(out: Path) -> dict:
@@ -43,7 +58,8 @@ def run_demo(out: Path) -> dict:
     cascade = Cascade.shipped()
     results, lines = [], []
     with staged_folder(out) as staging:
-        for name, ct_path, reference_path in demo_cases(staging):
+        cases = demo_cases(staging)
+        for name, ct_path, reference_path in cases:
             report = predict_file(ct_path, staging / name, cascade, overwrite=True)
             prediction = read_volume(staging / name / "segmentation.nii.gz")
             reference = as_label_map(read_volume(reference_path), reference_path)
@@ -56,8 +72,11 @@ def run_demo(out: Path) -> dict:
         write_json(staging / "evaluation.json", evaluation)
     print(format_table(evaluation))
     print("\n".join(["", "Cascade results:", *lines]))
-    print("References: totalseg_ct_sm = TotalSegmentator model output (liver only, not expert);"
-          " phantom = exact synthetic labels.")
+    if len(cases) == 1:
+        print("(../shared/data/totalseg_ct_sm is not here, so only the phantom was run.)")
+    else:
+        print("References: totalseg_ct_sm = TotalSegmentator model output (liver only, not "
+              "expert); phantom = exact synthetic labels.")
     print(f"Files in {out}/: <case>/segmentation.nii.gz, report.json, overlay.png; "
           f"evaluation.json  ({time.perf_counter() - started:.1f} s)")
     return evaluation
