@@ -28,7 +28,7 @@ def main(checkpoint: str, cases: list[str]) -> None:
         box = mask_bbox(liver, ct.spacing_zyx, CascadeSettings().roi_margin_mm)
         for tta in (False, True):
             cascade = Cascade(stage, stage, CascadeSettings(tta=tta))
-            found = cascade._tumour_mask(crop(ct.array.astype(np.float32), box),
+            found = cascade.tumour_mask(crop(ct.array.astype(np.float32), box),
                                          ct.spacing_zyx, None)
             tumour = clean_tumours(uncrop(found, box, liver.shape, False), liver,
                                    ct.spacing_zyx)

@@ -86,14 +86,14 @@ class Cascade:
             seconds[step] = round(now - clock, 4)
             clock = now
 
-        liver = self._liver_mask(hu, progress)
+        liver = self.liver_mask(hu, progress)
         tick("liver_stage")
         liver = postprocess.clean_liver(liver)
         tick("liver_postprocess")
         tumour = np.zeros_like(liver)
         roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
         if self.tumour is not None and roi is not None:
-            found = self._tumour_mask(crop(hu, roi), spacing, progress)
+            found = self.tumour_mask(crop(hu, roi), spacing, progress)
             tick("tumour_stage")
             # within the ROI (the liver's box + a margin wider than the liver margin): exact
             tumour = uncrop(postprocess.clean_tumours(
@@ -104,7 +104,7 @@ class Cascade:
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi)
 
-    def _liver_mask(self, hu: np.ndarray, progress) -> np.ndarray:
+    def liver_mask(self, hu: np.ndarray, progress=None) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the
         probabilities averaged over ``liver_slice_smoothing`` neighbouring slices (at the
         small size: averaging and resizing are both linear, so their order does not
@@ -130,7 +130,7 @@ class Cascade:
                                                         hu.shape[1:], is_label=False) > 0.5
         return mask
 
-    def _tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress) -> np.ndarray:
+    def tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress=None) -> np.ndarray:
         """Tumour stage on the liver's box, at the stage's pixel size and back."""
         stage = self.tumour
         shape = roi_hu.shape[1:]

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from livseg.io.text import atomic_output
 from livseg.io.volume import Volume
 from livseg.preprocess import to_canonical
-from livseg.viz.overlay import DISPLAY_WINDOW_HU, LIVER_COLOUR, TUMOUR_COLOUR
+from livseg.viz.figures import pyplot, save_figure, show_ct
+from livseg.viz.overlay import LIVER_COLOUR, TUMOUR_COLOUR
 
 
 def most_disputed_slices(reference: np.ndarray, prediction: np.ndarray,
@@ -28,11 +28,9 @@ def most_disputed_slices(reference: np.ndarray, prediction: np.ndarray,
 def save_comparison(ct: Volume, reference: Volume, prediction: Volume, path: Path,
                     count: int = 3, title: str = "") -> Path:
     """Write the CT | reference | prediction figure of one case (all on one grid)."""
-    import matplotlib
+    from matplotlib.colors import to_rgba
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     image = to_canonical(ct)[0]
     ref, pred = to_canonical(reference)[0].array, to_canonical(prediction)[0].array
     aspect = image.spacing_zyx[1] / image.spacing_zyx[2]
@@ -41,18 +39,12 @@ def save_comparison(ct: Volume, reference: Volume, prediction: Volume, path: Pat
     for row, z in zip(axes, slices, strict=True):
         for axis, labels, name in zip(row, (None, ref, pred), ("CT", "reference", "prediction"),
                                       strict=True):
-            axis.imshow(image.array[z], cmap="gray", vmin=DISPLAY_WINDOW_HU[0],
-                        vmax=DISPLAY_WINDOW_HU[1], aspect=aspect, interpolation="nearest")
+            show_ct(axis, image.array[z], aspect)
             if labels is not None:
                 overlay = np.zeros((*labels[z].shape, 4))
-                overlay[labels[z] == 1] = matplotlib.colors.to_rgba(LIVER_COLOUR, 0.35)
-                overlay[labels[z] == 2] = matplotlib.colors.to_rgba(TUMOUR_COLOUR, 0.6)
+                overlay[labels[z] == 1] = to_rgba(LIVER_COLOUR, 0.35)
+                overlay[labels[z] == 2] = to_rgba(TUMOUR_COLOUR, 0.6)
                 axis.imshow(overlay, aspect=aspect, interpolation="nearest")
             axis.set_title(f"{name}, axial {z}", fontsize=9)
-            axis.axis("off")
     figure.suptitle(title or "liver green, tumour red", fontsize=10)
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, dpi=72, format="png")
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path, dpi=72)

@@ -11,7 +11,7 @@ from torch import nn
 
 from livseg.infer import Cascade, Stage
 from livseg.infer.postprocess import clean_liver
-from livseg.io.text import atomic_output, staged_folder
+from livseg.io.text import staged_folder
 from livseg.io.volume import Volume
 from livseg.preprocess import (
     crop,
@@ -21,6 +21,7 @@ from livseg.preprocess import (
     shape_at_pixel_size,
     to_canonical,
 )
+from livseg.viz.figures import pyplot, save_figure, show_ct
 
 FEATURE_CHANNELS = 16  # the most active channels shown per layer
 
@@ -80,7 +81,7 @@ def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
     """
     canonical, _ = to_canonical(volume)
     hu = canonical.array.astype(np.float32)
-    liver = clean_liver(cascade._liver_mask(hu, None))
+    liver = clean_liver(cascade.liver_mask(hu))
     if slice_index is None:
         slice_index = int(np.argmax(liver.sum(axis=(1, 2))))
     if not 0 <= slice_index < len(hu):
@@ -102,11 +103,7 @@ def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
 
 
 def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     features, cam, probability = explain_stage(stage, image_hu)
     files = []
     for layer, maps in features.items():
@@ -119,23 +116,13 @@ def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> 
             axis.axis("off")
         figure.suptitle(f"{name} stage, {layer}: {maps.shape[0]} channels at "
                         f"{maps.shape[1]}x{maps.shape[2]}, the {len(strongest)} most active")
-        files.append(_save(figure, folder / f"{name}_features_{layer}.png", plt))
+        files.append(save_figure(figure, folder / f"{name}_features_{layer}.png", dpi=70).name)
     figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
-    window = (-160, 240)
     for axis, title in zip(axes, ("input", f"{name} probability", "Grad-CAM"), strict=True):
-        axis.imshow(image_hu, cmap="gray", vmin=window[0], vmax=window[1])
+        show_ct(axis, image_hu)
         axis.set_title(title)
-        axis.axis("off")
     axes[1].imshow(probability, cmap="magma", alpha=0.6, vmin=0, vmax=1)
     axes[2].imshow(cam, cmap="jet", alpha=0.5, vmin=0, vmax=1)
     figure.suptitle(f"{name} stage: Grad-CAM of the {name} output at its last decoder stage")
-    files.append(_save(figure, folder / f"{name}_gradcam.png", plt))
+    files.append(save_figure(figure, folder / f"{name}_gradcam.png", dpi=70).name)
     return files
-
-
-def _save(figure, path: Path, plt) -> str:
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, dpi=70, format="png")
-    plt.close(figure)
-    return path.name

@@ -6,11 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
-from livseg.io.text import atomic_output
 from livseg.io.volume import Volume
 from livseg.preprocess import to_canonical
+from livseg.viz.figures import pyplot, save_figure, show_ct
 
-DISPLAY_WINDOW_HU = (-160.0, 240.0)  # abdomen: level 40, width 400
 LIVER_COLOUR, TUMOUR_COLOUR = "lime", "red"
 
 
@@ -30,11 +29,7 @@ def choose_axial_slices(labels: np.ndarray, count: int) -> list[int]:
 def save_overlay(ct: Volume, labels: Volume, path: Path, count: int = 8,
                  title: str = "") -> Path:
     """Write the overlay montage of ``labels`` (0/1/2) on ``ct`` (same grid) to ``path``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     canonical_ct, _ = to_canonical(ct)
     canonical_labels = to_canonical(labels)[0].array
     image = canonical_ct.array
@@ -53,17 +48,11 @@ def save_overlay(ct: Volume, labels: Volume, path: Path, count: int = 8,
     _draw(axis, image[::-1, y, :], canonical_labels[::-1, y, :], spacing_z / spacing_x)
     axis.set_title(f"coronal (row {y})", fontsize=9)
     figure.suptitle(title or "liver (green) and tumour (red) outlines", fontsize=10)
-    figure.tight_layout()
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, dpi=80, format="png")
-    plt.close(figure)
-    return Path(path)
+    return save_figure(figure, path, dpi=80)
 
 
 def _draw(axis, image: np.ndarray, labels: np.ndarray, aspect: float) -> None:
-    axis.imshow(image, cmap="gray", vmin=DISPLAY_WINDOW_HU[0], vmax=DISPLAY_WINDOW_HU[1],
-                aspect=aspect, interpolation="nearest")
+    show_ct(axis, image, aspect)
     for level, colour in ((0.5, LIVER_COLOUR), (1.5, TUMOUR_COLOUR)):
         if (labels > level).any() and not (labels > level).all():
             axis.contour(labels > level, levels=[0.5], colors=[colour], linewidths=0.9)
-    axis.axis("off")
