@@ -1,4 +1,5 @@
-"""ONNX export: files with their preprocessing, checked against torch, for any size."""
+"""ONNX export: files with their preprocessing, checked against torch, for any size; the
+onnxruntime backend gives the torch backend's answer; int8 stays close to it."""
 from __future__ import annotations
 
 import json
@@ -8,34 +9,102 @@ import pytest
 import torch
 
 from livseg.cli import main
-from livseg.export import export_stage
+from livseg.export import calibration_slices, export_stage
+from livseg.infer import Cascade, Stage
+from livseg.infer.runners import TorchRunner
 from livseg.models.blocks import pad_to_multiple
 from livseg.phantom import make_phantom
 from livseg.preprocess import hu_window, to_canonical
+from livseg.weights import WEIGHTS_DIR, shipped_weights
 
 from .viz.test_explain import _mobileunet_stage
 
 onnxruntime = pytest.importorskip("onnxruntime")
 
 
+def _phantom_slices(shape=(8, 70, 90)) -> np.ndarray:
+    phantom = make_phantom(shape=shape, spacing=(2.0, 2.0, 5.0), n_tumours=1, seed=2)
+    return to_canonical(phantom.ct)[0].array.astype(np.float32)
+
+
 def test_export_stage_writes_model_and_description(tmp_path):
     stage = _mobileunet_stage("tumour", pixel_mm=1.5)
-    description = export_stage(stage, tmp_path)
+    (description,) = export_stage(stage, tmp_path)
     on_disk = json.loads((tmp_path / "tumour.json").read_text())
     assert on_disk == description and description["file"] == "tumour.onnx"
     assert description["input"]["pixel_mm"] == 1.5 and description["input"]["size_multiple"] == 16
     assert description["check"]["max_abs_logit_difference"] < 1e-3
     assert description["check"]["argmax_agreement"] == 1.0
+    assert description["checkpoint"] == stage.description
     # on a real-looking slice of odd size, padded as the description says
-    phantom = make_phantom(shape=(8, 70, 90), spacing=(2.0, 2.0, 5.0), n_tumours=1, seed=2)
-    slice_hu = to_canonical(phantom.ct)[0].array[4].astype(np.float32)
-    x = torch.from_numpy(hu_window(slice_hu, 0, 255)[None, None])
+    x = torch.from_numpy(hu_window(_phantom_slices()[4], 0, 255)[None, None])
     session = onnxruntime.InferenceSession(str(tmp_path / "tumour.onnx"),
                                            providers=["CPUExecutionProvider"])
     got = session.run(None, {"image": pad_to_multiple(x, 16).numpy()})[0][..., :70, :90]
     with torch.no_grad():
         expected = stage.model(x).numpy()
     assert np.abs(got - expected).max() < 1e-3
+
+
+@pytest.mark.parametrize("size", [(64, 64), (70, 90)])
+def test_the_onnx_backend_gives_the_torch_probabilities(tmp_path, size):
+    stage = _mobileunet_stage("liver")
+    export_stage(stage, tmp_path)
+    on_onnx = Stage.load(tmp_path / "liver.onnx", backend="auto")
+    assert on_onnx.backend == "onnx" and on_onnx.description == stage.description
+    rng = np.random.default_rng(0)
+    for slices in (rng.uniform(-200, 400, (5, *size)).astype(np.float32),
+                   _phantom_slices((5, *size))):
+        for tta in (False, True):
+            expected = stage.probability(slices, batch_size=2, tta=tta)
+            got = on_onnx.probability(slices, batch_size=3, tta=tta)
+            assert np.abs(got - expected).max() < 1e-4
+
+
+def test_int8_export_is_calibrated_and_checked_on_slices(tmp_path):
+    stage = _mobileunet_stage("liver")
+    calibration = calibration_slices(stage, "phantom:4")
+    assert calibration.shape[1:] == (1, 64, 64) and calibration.dtype == np.float32
+    fp32, int8 = export_stage(stage, tmp_path, calibration=calibration)
+    assert int8["file"] == "liver.int8.onnx" and int8["precision"] == "int8"
+    assert int8["quantisation"]["calibration_slices"] <= len(calibration)
+    assert 0.0 <= int8["check"]["foreground_dice_vs_torch"] <= 1.0
+    assert (tmp_path / "liver.int8.onnx").stat().st_size < (tmp_path / "liver.onnx").stat().st_size
+    quantised = Stage.load(tmp_path / "liver.int8.onnx", backend="onnx")
+    assert quantised.probability(_phantom_slices(), batch_size=4).shape == (8, 70, 90)
+
+
+def test_shipped_onnx_models_are_exports_of_the_shipped_checkpoints():
+    for name in ("liver", "tumour"):
+        checkpoint, exported = shipped_weights(name, "torch"), shipped_weights(name, "onnx")
+        sidecar = json.loads(exported.with_suffix(".json").read_text())
+        torch_stage = Stage.load(checkpoint, backend="torch")
+        assert sidecar["source_checkpoint"]["sha256"] == torch_stage.sha256
+        onnx_stage = Stage.load(exported, backend="onnx")
+        slices = _phantom_slices((4, 96, 112))
+        assert np.abs(onnx_stage.probability(slices) - torch_stage.probability(slices)).max() \
+            < 1e-3
+    listed = (WEIGHTS_DIR / "SHA256SUMS").read_text()
+    assert "onnx/liver.onnx" in listed and "onnx/tumour.int8.onnx" in listed
+
+
+def test_the_cascade_on_both_backends_gives_the_same_labels():
+    phantom = make_phantom(shape=(24, 96, 96), spacing=(1.6, 1.6, 4.0), n_tumours=2, seed=5)
+    labels = {backend: Cascade.shipped(backend=backend).segment(phantom.ct).labels.array
+              for backend in ("torch", "onnx")}
+    assert (labels["torch"] >= 1).any()
+    assert (labels["torch"] == labels["onnx"]).mean() > 0.999
+
+
+def test_a_torch_stage_cannot_be_given_an_onnx_file(tmp_path):
+    from livseg.errors import LivsegInputError
+
+    export_stage(_mobileunet_stage("liver"), tmp_path)
+    with pytest.raises(LivsegInputError, match="--backend onnx"):
+        Stage.load(tmp_path / "liver.onnx", backend="torch")
+    (tmp_path / "liver.json").write_text("{}")
+    with pytest.raises(LivsegInputError, match="description"):
+        Stage.load(tmp_path / "liver.onnx", backend="onnx")
 
 
 def test_cli_exports_the_shipped_stages(tmp_path, capsys):
@@ -47,3 +116,8 @@ def test_cli_exports_the_shipped_stages(tmp_path, capsys):
     assert liver["check"]["argmax_agreement"] > 0.999
     assert main(["export", "--out", str(tmp_path / "onnx")]) == 2  # exists: not replaced
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_torch_runner_wraps_any_module():
+    runner = TorchRunner(torch.nn.Conv2d(1, 2, 1))
+    assert runner.logits(np.zeros((3, 1, 5, 7), np.float32)).shape == (3, 2, 5, 7)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from livseg import __version__
 from livseg.errors import LivsegInputError
+from livseg.infer.runners import BACKENDS, onnxruntime_available
 
 log = logging.getLogger("livseg")
 
@@ -153,21 +154,17 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    import torch
-
     from livseg.infer import Cascade, CascadeSettings
     from livseg.predict import case_inputs, case_name, predict_file
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise LivsegInputError("--device cuda was asked for, but no CUDA device is available")
     if not args.input.exists():
         raise LivsegInputError("does not exist", args.input)
+    _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
     cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
         tta=args.tta, batch_size=args.batch_size, min_lesion_mm3=args.min_lesion_mm3),
-        liver_path=args.liver_weights, tumour_path=args.tumour_weights)
+        liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+        backend=args.backend, threads=args.threads)
     failures = 0
     for case in cases:
         out = args.out / case_name(case) if len(cases) > 1 else args.out
@@ -185,6 +182,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
               f"{report['seconds']['total']:.1f} s -> {out}/")
     return 2 if failures else 0
+
+
+def _torch_settings(backend: str, device: str, threads: int | None) -> None:
+    """Threads and device checks for torch, only where torch will run (onnxruntime takes
+    its threads per session): with the onnx backend torch is never imported."""
+    if backend == "onnx" or (backend == "auto" and device == "cpu"
+                             and onnxruntime_available()):
+        return
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LivsegInputError("--device cuda was asked for, but no CUDA device is available")
 
 
 @contextlib.contextmanager
@@ -215,7 +226,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.overwrite:
         raise LivsegInputError("exists; use --overwrite to replace it", args.out)
     volume = read_volume(args.input)
-    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights)
+    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+                              backend="torch")  # gradients: torch only
     written = explain_slice(volume, cascade, args.slice, args.out)
     print(f"slice {written['slice']}: {len(written['files'])} pictures in {args.out}/")
     return 0
@@ -226,11 +238,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     if args.out.exists() and not args.overwrite:
         raise LivsegInputError("exists; use --overwrite to replace it", args.out)
-    for item in export_cascade(args.out, args.liver_weights, args.tumour_weights):
+    for item in export_cascade(args.out, args.liver_weights, args.tumour_weights,
+                               int8=args.int8, calibration=args.calibration):
         check = item["check"]
-        print(f"{args.out}/{item['file']}: opset {item['opset']}, onnxruntime vs torch: max "
-              f"|logit difference| {check['max_abs_logit_difference']:.2e}, argmax agreement "
-              f"{check['argmax_agreement']:.4f}")
+        real = (f", mask Dice vs torch on {check['real_slices']} real slices "
+                f"{check['foreground_dice_vs_torch']:.4f}" if "real_slices" in check else "")
+        print(f"{args.out}/{item['file']}: opset {item['opset']}, {item['precision']}, "
+              f"onnxruntime vs torch: max |logit difference| "
+              f"{check['max_abs_logit_difference']:.2e}, argmax agreement "
+              f"{check['argmax_agreement']:.4f}{real}")
     return 0
 
 
@@ -306,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--tta", action="store_true", help="flip test-time augmentation")
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     predict.add_argument("--threads", type=int, help="CPU threads for the networks")
+    predict.add_argument("--backend", choices=BACKENDS, default="auto",
+                         help="auto (default): onnxruntime on CPU when installed, else torch")
     predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")
     predict.add_argument("--mesh", choices=("stl", "ply"),
                          help="also write liver and tumour surfaces (patient mm)")
@@ -313,8 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help="drop tumour components smaller than this")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the results already in the output folder")
-    predict.add_argument("--liver-weights", type=Path, help="checkpoint instead of the shipped")
-    predict.add_argument("--tumour-weights", type=Path, help="checkpoint instead of the shipped")
+    predict.add_argument("--liver-weights", type=Path,
+                         help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
+    predict.add_argument("--tumour-weights", type=Path,
+                         help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
     predict.set_defaults(run=_cmd_predict)
 
     explain = commands.add_parser("explain", help="feature maps and Grad-CAM of one slice")
@@ -332,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--overwrite", action="store_true")
     export.add_argument("--liver-weights", type=Path)
     export.add_argument("--tumour-weights", type=Path)
+    export.add_argument("--int8", action="store_true",
+                        help="also int8 models (static quantisation calibrated on real slices)")
+    export.add_argument("--calibration", metavar="DATA",
+                        help="--data spec for the int8 calibration (default: the data each "
+                             "stage was trained on, as its checkpoint records)")
     export.set_defaults(run=_cmd_export)
 
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")

@@ -28,13 +28,15 @@ log = logging.getLogger(__name__)
 OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png")
 
 
-def segment(volume: Volume, *, tta: bool = False, device: str = "cpu",
+def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: str = "auto",
             cascade: Cascade | None = None) -> CascadeResult:
     """Liver and tumour label map (0/1/2) of a CT ``volume``, on its own grid.
 
-    Uses the weights shipped in the package unless a ``cascade`` is given.
+    Uses the weights shipped in the package unless a ``cascade`` is given; ``backend`` "auto"
+    runs them on onnxruntime on CPU when it is installed, on torch otherwise.
     """
-    cascade = cascade or Cascade.shipped(device=device, settings=CascadeSettings(tta=tta))
+    cascade = cascade or Cascade.shipped(device=device, settings=CascadeSettings(tta=tta),
+                                         backend=backend)
     return cascade.segment(volume)
 
 

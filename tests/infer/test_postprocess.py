@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
+from scipy import ndimage
 
 from livseg.infer import postprocess
 
@@ -62,3 +64,27 @@ def test_label_map_gives_tumour_precedence():
     liver = np.array([[[True, True, False]]])
     tumour = np.array([[[False, True, True]]])
     assert postprocess.label_map(liver, tumour).tolist() == [[[1, 2, 2]]]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_within_mm_equals_a_euclidean_distance_transform(seed):
+    rng = np.random.default_rng(seed)
+    mask = ndimage.binary_opening(rng.random((12, 40, 36)) > 0.6, iterations=1)
+    points = rng.random(mask.shape) > 0.7
+    spacing = (2.5, 0.8, 0.9)
+    for radius in (0.5, 1.1, 2.9, 4.3):  # not at exact lattice distances (rounding ties)
+        expected = points & (ndimage.distance_transform_edt(~mask, sampling=spacing) <= radius)
+        got = postprocess.within_mm(points, mask, spacing, radius)
+        assert (got == expected).all()
+    assert not postprocess.within_mm(points, np.zeros_like(mask), spacing, 3.0).any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fill_holes_equals_scipy_in_3d_then_per_slice(seed):
+    rng = np.random.default_rng(seed)
+    mask = ndimage.binary_closing(rng.random((9, 30, 33)) > 0.45)
+    expected = ndimage.binary_fill_holes(mask)
+    for z in range(len(expected)):
+        expected[z] = ndimage.binary_fill_holes(expected[z])
+    assert (postprocess.fill_holes(mask) == expected).all()
+    assert not postprocess.fill_holes(np.zeros((3, 4, 5), bool)).any()

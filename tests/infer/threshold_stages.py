@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from livseg.infer import Stage
+from livseg.infer.runners import TorchRunner
 from livseg.io import Volume
 
 LIVER_HU, TUMOUR_HU, BACKGROUND_HU = 200.0, 60.0, -100.0
@@ -36,7 +37,7 @@ def threshold_stage(stage: str, pixel_mm: float | None = None) -> Stage:
                    "input": {"window_hu": [0.0, 255.0], "size": [64, 64], "in_channels": 1,
                              "pixel_mm": pixel_mm},
                    "validation": {"dice": None}}
-    return Stage(Threshold(low, high), description, f"{stage}-threshold", "0" * 64)
+    return Stage(TorchRunner(Threshold(low, high)), description, f"{stage}-threshold", "0" * 64)
 
 
 def block_volume(direction=(0, 0, -1, -1, 0, 0, 0, 1, 0), shape=(23, 41, 37),

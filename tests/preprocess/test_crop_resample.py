@@ -97,3 +97,24 @@ def test_linear_resampling_of_an_image_preserves_its_mean():
     assert fine.shape == (6, 12, 60)
     interior = fine.array[:, :, 2:-2]
     np.testing.assert_allclose(np.diff(interior, axis=2), 0.5, atol=1e-5)
+
+
+@pytest.mark.parametrize(("shape", "size"), [
+    ((3, 64, 64), (32, 32)),  # exactly half: the slicing path
+    ((2, 32, 32), (64, 64)),  # exactly double
+    ((2, 64, 48), (32, 96)),  # one of each
+    ((4, 37, 91), (60, 23)),  # anything else: the general path
+    ((1, 1, 7), (2, 19)),
+])
+def test_resize_in_plane_matches_torch_interpolate(shape, size):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=shape).astype(np.float32)
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(image)[:, None], size=size, mode="bilinear", align_corners=False)
+    assert np.abs(resize_in_plane(image, size, is_label=False) - expected[:, 0].numpy()).max() \
+        < 1e-4  # float32 rounding of a different order of operations
+    labels = rng.integers(0, 3, size=shape).astype(np.uint8)
+    expected = torch.nn.functional.interpolate(
+        torch.from_numpy(labels)[:, None].float(), size=size, mode="nearest-exact")
+    assert (resize_in_plane(labels, size, is_label=True) == expected[:, 0].numpy()).all()

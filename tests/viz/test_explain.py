@@ -5,6 +5,7 @@ import numpy as np
 import torch
 
 from livseg.infer import Cascade, Stage
+from livseg.infer.runners import TorchRunner
 from livseg.models import build_model
 from livseg.viz.explain import explain_slice, explain_stage, watched_layers
 
@@ -19,7 +20,7 @@ def _mobileunet_stage(stage: str, pixel_mm=None) -> Stage:
                    "input": {"window_hu": [0.0, 255.0], "size": [64, 64], "in_channels": 1,
                              "pixel_mm": pixel_mm}, "validation": {},
                    "labels": {"0": "background", "1": stage}}
-    return Stage(model.eval(), description, "random", "0" * 64)
+    return Stage(TorchRunner(model), description, "random", "0" * 64)
 
 
 def test_feature_maps_of_every_watched_layer_and_a_normalised_cam():

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from livseg.infer import postprocess
+from livseg.infer.runners import choose_backend
 from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
 from livseg.preprocess import (
@@ -59,15 +60,18 @@ class Cascade:
 
     @classmethod
     def shipped(cls, device: str = "cpu", settings: CascadeSettings = CascadeSettings(),
-                liver_path=None, tumour_path=None) -> Cascade:
-        """The cascade with the weights shipped in the package (or the given checkpoints)."""
+                liver_path=None, tumour_path=None, backend: str = "auto",
+                threads: int | None = None) -> Cascade:
+        """The cascade with the weights shipped in the package (or the given checkpoints or
+        exported models) on ``backend`` ("auto": onnxruntime on CPU when installed)."""
         from livseg.weights import shipped_weights, verify_checksum
 
         stages = []
         for name, path in (("liver", liver_path), ("tumour", tumour_path)):
-            stage = Stage.load(path or shipped_weights(name), device)
-            if path is None:
-                verify_checksum(shipped_weights(name), stage.sha256)
+            chosen = choose_backend(backend, device, path)
+            path = path or shipped_weights(name, chosen)
+            stage = Stage.load(path, device, chosen, threads)
+            verify_checksum(path, stage.sha256)
             stages.append(stage)
         return cls(*stages, settings=settings)
 
@@ -77,7 +81,7 @@ class Cascade:
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
         canonical, reorientation = to_canonical(volume)
-        hu = canonical.array.astype(np.float32, copy=False)
+        hu = canonical.array  # kept in its own dtype: slices become float32 batch by batch
         spacing = canonical.spacing_zyx
 
         def tick(step: str) -> None:
@@ -133,6 +137,7 @@ class Cascade:
     def tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress=None) -> np.ndarray:
         """Tumour stage on the liver's box, at the stage's pixel size and back."""
         stage = self.tumour
+        roi_hu = roi_hu.astype(np.float32, copy=False)
         shape = roi_hu.shape[1:]
         if stage.pixel_mm:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)

@@ -2,38 +2,71 @@
 
 Spatial preparation (resizing to the network's size or pixel spacing, cropping) belongs to
 the cascade, which also undoes it; a :class:`Stage` only maps prepared HU slices to the
-probability of its foreground class on the same grid.
+probability of its foreground class on the same grid. The network behind it runs on torch
+or onnxruntime (:mod:`livseg.infer.runners`); everything here is NumPy.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
-from torch import nn
+from scipy.special import expit
 
+from livseg.errors import LivsegInputError
+from livseg.infer.runners import OnnxRunner, TorchRunner, choose_backend
+from livseg.io.text import file_sha256
 from livseg.preprocess import hu_window
 
-#: Flip test-time augmentation: none, left-right, up-down (dims of an (N, C, H, W) batch).
+#: Flip test-time augmentation: none, left-right, up-down (axes of an (N, C, H, W) batch;
+#: negative, so that they are the same spatial axes of the (N, H, W) probabilities).
 TTA_FLIPS = ((), (-1,), (-2,))
 
 
 @dataclass
 class Stage:
-    model: nn.Module
-    description: dict
+    runner: TorchRunner | OnnxRunner
+    description: dict  # the checkpoint's self-description (train/checkpoint.py)
     file: str
     sha256: str
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> Stage:
-        from livseg.train.checkpoint import file_sha256, load_model
+    def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
+             threads: int | None = None) -> Stage:
+        """A checkpoint (.pt) or an exported model (.onnx with its .json) on ``backend``
+        ("auto" picks by the file's kind); a checkpoint on "onnx" is exported in memory."""
+        path = Path(path)
+        backend = choose_backend(backend, device, path)
+        if path.suffix == ".onnx":
+            if backend != "onnx":
+                raise LivsegInputError("is an ONNX model: it runs with --backend onnx", path)
+            sidecar = _read_sidecar(path)
+            runner = OnnxRunner(path, int(sidecar["input"]["size_multiple"]), threads)
+            return cls(runner, sidecar["checkpoint"], path.name, file_sha256(path))
+        from livseg.train.checkpoint import load_model
 
-        model, description = load_model(Path(path))
-        model = model.to(device=device, memory_format=torch.channels_last)
-        return cls(model, description, Path(path).name, file_sha256(Path(path)))
+        model, description = load_model(path)
+        if backend == "onnx":
+            from livseg.export import onnx_bytes
+
+            runner = OnnxRunner(*onnx_bytes(model, description), threads=threads)
+        else:
+            runner = TorchRunner(model, device)
+        return cls(runner, description, path.name, file_sha256(path))
+
+    @property
+    def model(self):
+        """The torch module (explanations and export need it)."""
+        if not isinstance(self.runner, TorchRunner):
+            raise LivsegInputError(f"the {self.name} stage runs on onnxruntime; this needs its "
+                                   "torch checkpoint")
+        return self.runner.model
+
+    @property
+    def backend(self) -> str:
+        return self.runner.name
 
     @property
     def name(self) -> str:
@@ -58,32 +91,41 @@ class Stage:
     def info(self) -> dict:
         """What the report says about this model."""
         return {"stage": self.name, "file": self.file, "sha256": self.sha256,
+                "backend": self.backend,
                 "architecture": self.description["architecture"],
                 "livseg_version": self.description["livseg_version"],
                 "validation_dice": self.description["validation"].get("dice")}
 
-    @torch.no_grad()
     def probability(self, slices_hu: np.ndarray, *, batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None) -> np.ndarray:
         """(Z, H, W) HU slices -> (Z, H, W) float32 probability of the stage's foreground."""
-        device = next(self.model.parameters()).device
         images = hu_window(slices_hu, *self.window)
         half = self.in_channels // 2
         out = np.empty(slices_hu.shape, np.float32)
         for start in range(0, len(images), batch_size):
             rows = np.arange(start, min(start + batch_size, len(images)))
             stack = np.clip(rows[:, None] + np.arange(-half, half + 1), 0, len(images) - 1)
-            batch = torch.from_numpy(np.ascontiguousarray(images[stack], np.float32)).to(device)
-            out[rows] = self._forward(batch, tta).cpu().numpy()
+            out[rows] = self._forward(np.ascontiguousarray(images[stack], np.float32), tta)
             if progress:
                 progress(len(rows))
         return out
 
-    def _forward(self, batch: torch.Tensor, tta: bool) -> torch.Tensor:
+    def _forward(self, batch: np.ndarray, tta: bool) -> np.ndarray:
         flips = TTA_FLIPS if tta else ((),)
-        total = 0
-        for dims in flips:
-            x = batch.flip(dims) if dims else batch
-            p = self.model(x.contiguous(memory_format=torch.channels_last)).softmax(1)[:, 1]
-            total = total + (p.flip(dims) if dims else p)  # negative dims: same H, W axes
+        total = np.zeros((len(batch), *batch.shape[-2:]), np.float32)
+        for axes in flips:
+            logits = self.runner.logits(np.flip(batch, axes) if axes else batch)
+            foreground = expit(logits[:, 1] - logits[:, 0])  # softmax of two classes
+            total += np.flip(foreground, axes) if axes else foreground
         return total / len(flips)
+
+
+def _read_sidecar(path: Path) -> dict:
+    sidecar = path.with_suffix(".json")
+    try:
+        description = json.loads(sidecar.read_text())
+        description["checkpoint"]["stage"], description["input"]["size_multiple"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise LivsegInputError("is not the description `livseg export` writes beside an ONNX "
+                               "model", sidecar) from None
+    return description

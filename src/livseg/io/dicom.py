@@ -12,14 +12,16 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pydicom
 import SimpleITK as sitk
-from pydicom.errors import InvalidDicomError
 
 from livseg.errors import LivsegInputError
 from livseg.io.volume import Volume
+
+if TYPE_CHECKING:
+    import pydicom
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,9 @@ class DicomSeries:
 
 
 def _read_header(path: Path) -> pydicom.Dataset | None:
+    import pydicom  # here: reading NIfTI/NRRD/MHA files never needs it
+    from pydicom.errors import InvalidDicomError
+
     try:
         return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
     except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, EOFError):

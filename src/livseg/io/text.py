@@ -1,8 +1,9 @@
-"""Writing small text outputs (JSON, CSV) so that they appear only when complete."""
+"""Writing files so that they appear only when complete (JSON, CSV, folders); checksums."""
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -78,3 +79,12 @@ def staged_folder(path: str | Path) -> Iterator[Path]:
             os.replace(staging, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, as hex."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -20,22 +20,78 @@ from livseg.io.volume import Volume
 def resize_in_plane(array: np.ndarray, size_yx: tuple[int, int], is_label: bool) -> np.ndarray:
     """Resize the last two axes of ``array`` (..., H, W) to ``size_yx``.
 
-    Images use bilinear interpolation (float32 out); labels use nearest neighbour and keep
-    their dtype. Calling it again with the original (H, W) is the inverse.
+    Images use bilinear interpolation (float32 out), labels nearest neighbour (their dtype
+    kept); both sample at pixel centres, exactly as torch's ``interpolate`` with
+    ``align_corners=False`` ("bilinear" and "nearest-exact"), so that training (tensors) and
+    inference (NumPy, no torch needed) see the same pixels. Calling it again with the
+    original (H, W) is the inverse.
     """
-    import torch  # imported here so that reading and scoring volumes never loads torch
-    import torch.nn.functional as F
-
-    if tuple(array.shape[-2:]) == tuple(size_yx):
+    size_yx = (int(size_yx[0]), int(size_yx[1]))
+    if tuple(array.shape[-2:]) == size_yx:
         return array.copy()
-    lead = array.shape[:-2]
-    flat = torch.from_numpy(np.ascontiguousarray(array).reshape(-1, 1, *array.shape[-2:]))
     if is_label:
-        out = F.interpolate(flat.to(torch.float32), size=tuple(size_yx), mode="nearest-exact")
-        return out.numpy().astype(array.dtype).reshape(*lead, *size_yx)
-    out = F.interpolate(flat.to(torch.float32), size=tuple(size_yx), mode="bilinear",
-                        align_corners=False, antialias=False)
-    return out.numpy().reshape(*lead, *size_yx)
+        rows = _nearest_index(array.shape[-2], size_yx[0])
+        columns = _nearest_index(array.shape[-1], size_yx[1])
+        return np.ascontiguousarray(array[..., rows[:, None], columns[None, :]])
+    out = np.asarray(array, dtype=np.float32)
+    axes = ((-2, size_yx[0]), (-1, size_yx[1]))
+    if size_yx[1] > array.shape[-1]:  # gathering along x is the slow pass: do it while small
+        axes = axes[::-1]
+    for axis, n_out in axes:
+        if out.shape[axis] != n_out:
+            out = _linear_along(out, axis, n_out)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def _nearest_index(n_in: int, n_out: int) -> np.ndarray:
+    """Source index of each output pixel, nearest to its centre."""
+    return np.minimum(np.floor((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.intp),
+                      n_in - 1)
+
+
+def _linear_along(array: np.ndarray, axis: int, n_out: int) -> np.ndarray:
+    """Linear interpolation along one axis at the output pixels' centres (edges clamped)."""
+    n_in = array.shape[axis]
+    if n_in == 2 * n_out:  # 512 -> 256, the usual case: the mean of each pair, by slicing
+        return _halved(array, axis)
+    if n_out == 2 * n_in and n_in > 1:  # and back: weights 3/4 and 1/4, by slicing
+        return _doubled(array, axis)
+    source = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    low = np.minimum(np.floor(source).astype(np.intp), n_in - 1)
+    high = np.minimum(low + 1, n_in - 1)
+    weight = (source - low).astype(np.float32).reshape((-1,) + (1,) * (-axis - 1))
+    below, above = np.take(array, low, axis=axis), np.take(array, high, axis=axis)
+    above -= below
+    above *= weight
+    above += below
+    return above
+
+
+def _along(axis: int, part: slice) -> tuple:
+    return (Ellipsis, part) + (slice(None),) * (-axis - 1)
+
+
+def _halved(array: np.ndarray, axis: int) -> np.ndarray:
+    out = array[_along(axis, slice(0, None, 2))] + array[_along(axis, slice(1, None, 2))]
+    out *= np.float32(0.5)
+    return out
+
+
+def _doubled(array: np.ndarray, axis: int) -> np.ndarray:
+    shape = list(array.shape)
+    shape[axis] *= 2
+    out = np.empty(shape, np.float32)
+    main = array * np.float32(0.75)
+    even, odd = out[_along(axis, slice(0, None, 2))], out[_along(axis, slice(1, None, 2))]
+    np.multiply(array[_along(axis, slice(0, -1))], np.float32(0.25),
+                out=even[_along(axis, slice(1, None))])
+    np.multiply(array[_along(axis, slice(1, None))], np.float32(0.25),
+                out=odd[_along(axis, slice(0, -1))])
+    even[_along(axis, slice(0, 1))] = array[_along(axis, slice(0, 1))] * np.float32(0.25)
+    odd[_along(axis, slice(-1, None))] = array[_along(axis, slice(-1, None))] * np.float32(0.25)
+    even += main
+    odd += main
+    return out
 
 
 def shape_at_pixel_size(shape_yx: tuple[int, int], spacing_yx: tuple[float, float],

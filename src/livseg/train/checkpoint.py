@@ -7,7 +7,6 @@ also holds what ``--resume`` needs (optimiser, schedule, random states, history)
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from torch import nn
 
 from livseg import __version__
 from livseg.errors import LivsegInputError
-from livseg.io.text import atomic_output
+from livseg.io.text import atomic_output, file_sha256  # noqa: F401  (re-exported)
 from livseg.models import build_model
 
 FORMAT = "livseg-checkpoint"
@@ -88,11 +87,3 @@ def load_matching_weights(model: nn.Module, path: Path) -> tuple[int, int]:
     matching = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
     model.load_state_dict(matching, strict=False)
     return len(matching), len(target)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

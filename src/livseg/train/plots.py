@@ -5,31 +5,18 @@ from pathlib import Path
 
 import numpy as np
 
-from livseg.io.text import atomic_output, write_csv
+from livseg.io.text import write_csv
+from livseg.viz.figures import new_figure, save_figure
 
 CURVES = (("loss", "loss"), ("dice", "Dice"), ("accuracy", "accuracy"),
           ("sensitivity", "sensitivity"), ("specificity", "specificity"))
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save_figure(figure, path: Path) -> None:
-    with atomic_output(path) as temporary:
-        figure.savefig(temporary, dpi=80, format="png")
-
-
 def write_history(rows: list[dict], run_dir: Path) -> None:
     """metrics.csv and curves.png (train and validation per epoch) from the history rows."""
     write_csv(run_dir / "metrics.csv", rows)
-    plt = _pyplot()
-    figure, axes = plt.subplots(1, len(CURVES), figsize=(4 * len(CURVES), 3.4))
+    figure = new_figure((4 * len(CURVES), 3.4))
+    axes = figure.subplots(1, len(CURVES))
     epochs = [row["epoch"] for row in rows]
     for axis, (key, title) in zip(axes, CURVES, strict=True):
         for split, style in (("train", "-o"), ("val", "-s")):
@@ -39,17 +26,15 @@ def write_history(rows: list[dict], run_dir: Path) -> None:
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     axes[0].legend()
-    figure.tight_layout()
-    _save_figure(figure, run_dir / "curves.png")
-    plt.close(figure)
+    save_figure(figure, run_dir / "curves.png")
 
 
 def save_montage(images: np.ndarray, reference: np.ndarray, prediction: np.ndarray,
                  path: Path, title: str) -> None:
     """Fixed validation slices: image, reference outline (green), prediction (red)."""
-    plt = _pyplot()
     count = len(images)
-    figure, axes = plt.subplots(1, count, figsize=(2.6 * count, 3.0), squeeze=False)
+    figure = new_figure((2.6 * count, 3.0))
+    axes = figure.subplots(1, count, squeeze=False)
     for axis, image, ref, pred in zip(axes[0], images, reference, prediction, strict=True):
         axis.imshow(image, cmap="gray", vmin=0, vmax=1)
         if ref.any():
@@ -58,6 +43,4 @@ def save_montage(images: np.ndarray, reference: np.ndarray, prediction: np.ndarr
             axis.contour(pred, levels=[0.5], colors="red", linewidths=0.8)
         axis.axis("off")
     figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    _save_figure(figure, path)
-    plt.close(figure)
+    save_figure(figure, path)

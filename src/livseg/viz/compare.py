@@ -8,8 +8,7 @@ import numpy as np
 
 from livseg.io.volume import Volume
 from livseg.preprocess import to_canonical
-from livseg.viz.figures import pyplot, save_figure, show_ct
-from livseg.viz.overlay import LIVER_COLOUR, TUMOUR_COLOUR
+from livseg.viz.figures import LIVER_RGB, TUMOUR_RGB, new_figure, save_figure, show_ct
 
 
 def most_disputed_slices(reference: np.ndarray, prediction: np.ndarray,
@@ -28,22 +27,20 @@ def most_disputed_slices(reference: np.ndarray, prediction: np.ndarray,
 def save_comparison(ct: Volume, reference: Volume, prediction: Volume, path: Path,
                     count: int = 3, title: str = "") -> Path:
     """Write the CT | reference | prediction figure of one case (all on one grid)."""
-    from matplotlib.colors import to_rgba
-
-    plt = pyplot()
     image = to_canonical(ct)[0]
     ref, pred = to_canonical(reference)[0].array, to_canonical(prediction)[0].array
     aspect = image.spacing_zyx[1] / image.spacing_zyx[2]
     slices = most_disputed_slices(ref, pred, count)
-    figure, axes = plt.subplots(len(slices), 3, figsize=(10, 3.4 * len(slices)), squeeze=False)
+    figure = new_figure((10, 3.4 * len(slices)))
+    axes = figure.subplots(len(slices), 3, squeeze=False)
     for row, z in zip(axes, slices, strict=True):
         for axis, labels, name in zip(row, (None, ref, pred), ("CT", "reference", "prediction"),
                                       strict=True):
             show_ct(axis, image.array[z], aspect)
             if labels is not None:
                 overlay = np.zeros((*labels[z].shape, 4))
-                overlay[labels[z] == 1] = to_rgba(LIVER_COLOUR, 0.35)
-                overlay[labels[z] == 2] = to_rgba(TUMOUR_COLOUR, 0.6)
+                overlay[labels[z] == 1] = (*np.divide(LIVER_RGB, 255), 0.35)
+                overlay[labels[z] == 2] = (*np.divide(TUMOUR_RGB, 255), 0.6)
                 axis.imshow(overlay, aspect=aspect, interpolation="nearest")
             axis.set_title(f"{name}, axial {z}", fontsize=9)
     figure.suptitle(title or "liver green, tumour red", fontsize=10)

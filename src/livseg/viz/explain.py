@@ -21,7 +21,7 @@ from livseg.preprocess import (
     shape_at_pixel_size,
     to_canonical,
 )
-from livseg.viz.figures import pyplot, save_figure, show_ct
+from livseg.viz.figures import new_figure, save_figure, show_ct
 
 FEATURE_CHANNELS = 16  # the most active channels shown per layer
 
@@ -103,12 +103,12 @@ def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
 
 
 def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> list[str]:
-    plt = pyplot()
     features, cam, probability = explain_stage(stage, image_hu)
     files = []
     for layer, maps in features.items():
         strongest = np.argsort(-np.abs(maps).mean(axis=(1, 2)))[:FEATURE_CHANNELS]
-        figure, axes = plt.subplots(2, FEATURE_CHANNELS // 2, figsize=(16, 4.4))
+        figure = new_figure((16, 4.4))
+        axes = figure.subplots(2, FEATURE_CHANNELS // 2)
         for axis, channel in zip(axes.ravel(), strongest, strict=False):
             axis.imshow(maps[channel], cmap="viridis")
             axis.set_title(f"ch {channel}", fontsize=8)
@@ -117,7 +117,8 @@ def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> 
         figure.suptitle(f"{name} stage, {layer}: {maps.shape[0]} channels at "
                         f"{maps.shape[1]}x{maps.shape[2]}, the {len(strongest)} most active")
         files.append(save_figure(figure, folder / f"{name}_features_{layer}.png", dpi=70).name)
-    figure, axes = plt.subplots(1, 3, figsize=(12, 4.4))
+    figure = new_figure((12, 4.4))
+    axes = figure.subplots(1, 3)
     for axis, title in zip(axes, ("input", f"{name} probability", "Grad-CAM"), strict=True):
         show_ct(axis, image_hu)
         axis.set_title(title)

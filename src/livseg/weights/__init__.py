@@ -1,4 +1,9 @@
-"""The trained checkpoints shipped in the package, checked against SHA256SUMS on load."""
+"""The trained stages shipped in the package, checked against SHA256SUMS on load.
+
+Each stage ships as its torch checkpoint (``<stage>_mobileunet.pt``) and as the ONNX model
+exported from it (``onnx/<stage>.onnx`` with its ``.json``, made by
+``livseg export --out src/livseg/weights/onnx``), which onnxruntime runs without torch.
+"""
 from __future__ import annotations
 
 from functools import cache
@@ -16,20 +21,24 @@ def listed_checksums() -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
-def shipped_weights(stage: str) -> Path:
-    """The path of the shipped checkpoint of ``stage`` ("liver" or "tumour")."""
+def shipped_weights(stage: str, backend: str = "torch") -> Path:
+    """The path of the shipped model of ``stage`` ("liver" or "tumour"): the checkpoint for
+    torch, the exported model for onnx."""
     if stage not in SHIPPED:
         raise LivsegInputError(f"no shipped weights for stage {stage!r}")
-    path = WEIGHTS_DIR / SHIPPED[stage]
+    path = WEIGHTS_DIR / (f"onnx/{stage}.onnx" if backend == "onnx" else SHIPPED[stage])
     if not path.is_file():
         raise LivsegInputError("is missing from the installed package", path)
     return path
 
 
 def verify_checksum(path: Path, digest: str) -> None:
-    """Refuse a shipped checkpoint whose SHA-256 differs from SHA256SUMS."""
-    expected = listed_checksums().get(Path(path).name)
-    if Path(path).parent == WEIGHTS_DIR and expected != digest:
+    """Refuse a shipped model whose SHA-256 differs from SHA256SUMS."""
+    path = Path(path)
+    if WEIGHTS_DIR not in path.parents:
+        return
+    expected = listed_checksums().get(path.relative_to(WEIGHTS_DIR).as_posix())
+    if expected != digest:
         raise LivsegInputError(f"checksum {digest[:12]}... differs from SHA256SUMS "
                                f"({(expected or 'not listed')[:12]}...); reinstall livseg",
                                path)
