@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,3 +119,36 @@ def test_demo_runs_on_a_phantom_and_the_real_ct_when_present(real_data, tmp_path
     evaluation = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
     assert [c["case"] for c in evaluation["cases"]] == expected
     assert "Files in" in capsys.readouterr().out
+
+
+def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_file, tmp_path):
+    pytest.importorskip("onnxruntime")
+    script = ("import sys; from livseg.cli import main; "
+              f"code = main(['predict', {str(phantom_file)!r}, '-o', {str(tmp_path / 'out')!r}]); "
+              "assert code == 0; assert 'torch' not in sys.modules, 'torch was imported'")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [m["backend"] for m in report["models"]] == ["onnx", "onnx"]
+    assert report["models"][0]["file"] == "liver.onnx"
+
+
+def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
+    pytest.importorskip("onnxruntime")
+    ct = shared_file("totalseg_ct_sm/volume.nii.gz")
+    masks = {}
+    for backend in ("onnx", "torch"):
+        assert main(["predict", str(ct), "-o", str(tmp_path / backend), "--backend", backend,
+                     "--threads", "2"]) == 0
+        masks[backend] = read_volume(tmp_path / backend / "segmentation.nii.gz").array
+    for level in (1, 2):
+        a, b = masks["onnx"] >= level, masks["torch"] >= level
+        if a.any() or b.any():
+            assert 2 * (a & b).sum() / (a.sum() + b.sum()) >= 0.995
+
+
+def test_backend_onnx_on_cuda_is_refused(phantom_file, tmp_path, capsys):
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "out"), "--backend", "onnx",
+                 "--device", "cuda"]) == 2
+    assert "--backend onnx runs on the CPU" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -250,6 +250,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from livseg.bench import format_bench, run_bench
+    from livseg.io.text import write_json
+
+    if args.ct is not None and not args.ct.exists():
+        raise LivsegInputError("does not exist", args.ct)
+    result = run_bench(archs=args.archs, size=args.size, batch=args.batch,
+                       seconds=args.seconds, threads=args.threads, ct=args.ct,
+                       cascade_slices=args.cascade_slices, large_slices=args.large_slices,
+                       repeats=args.repeats, log=lambda line: print(line, file=sys.stderr))
+    print(format_bench(result))
+    if args.json:
+        write_json(args.json, result)
+        print(f"wrote {args.json}")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
@@ -358,6 +375,25 @@ def build_parser() -> argparse.ArgumentParser:
                         help="--data spec for the int8 calibration (default: the data each "
                              "stage was trained on, as its checkpoint records)")
     export.set_defaults(run=_cmd_export)
+
+    bench = commands.add_parser("bench", help="size, speed and memory of the networks and "
+                                              "the cascade on this machine")
+    bench.add_argument("--json", type=Path, help="also write the results as JSON")
+    bench.add_argument("--archs", nargs="+", choices=("mobileunet", "unet", "resunet"),
+                       default=["mobileunet", "unet", "resunet"])
+    bench.add_argument("--size", type=int, default=256, help="slice size of the network runs")
+    bench.add_argument("--batch", type=int, default=4, help="slices per timed batch")
+    bench.add_argument("--seconds", type=_positive_float, default=3.0,
+                       help="time spent per network and engine")
+    bench.add_argument("--threads", type=int, help="default: every usable core")
+    bench.add_argument("--ct", type=Path, help="time the cascade on this CT instead of a "
+                                               "512x512x150 phantom")
+    bench.add_argument("--cascade-slices", type=int, default=150,
+                       help="slices of the phantom CT for the cascade timing (0: skip)")
+    bench.add_argument("--large-slices", type=int, default=500,
+                       help="slices of the phantom CT for the memory check (0: skip)")
+    bench.add_argument("--repeats", type=int, default=3, help="cascade runs (median kept)")
+    bench.set_defaults(run=_cmd_bench)
 
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
     prepare.add_argument("--data", required=True)

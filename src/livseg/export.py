@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -128,12 +129,18 @@ def _quantise(source: Path, target: Path, slices: np.ndarray, multiple: int) -> 
         def get_next(self):
             return next(self.batches, None)
 
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # onnxruntime warns on the root logger about every BN weight
     with tempfile.TemporaryDirectory() as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-        quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ,
-                        per_channel=True, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8)
+        try:
+            quantize_static(str(prepared), str(target), Reader(), quant_format=QuantFormat.QDQ,
+                            per_channel=True, activation_type=QuantType.QUInt8,
+                            weight_type=QuantType.QInt8)
+        finally:
+            root.setLevel(level)
 
 
 def _run(session, x: np.ndarray, multiple: int) -> np.ndarray:
