@@ -30,6 +30,7 @@ def test_bench_json_has_the_documented_shape(tmp_path, capsys):
     assert cascade["shape"] == [3, 512, 512] and cascade["seconds"] > 0
     assert cascade["peak_rss_mb"] > 0 and "liver_stage" in cascade["steps"]
     assert result["cascade_torch"]["backend"] == "torch"
+    assert result["cascade_int8"]["backend"] == "onnx int8"
     assert result["targets"]["mobileunet_params"]["met"] is True
     assert "mobileunet" in capsys.readouterr().out
 

@@ -152,3 +152,13 @@ def test_backend_onnx_on_cuda_is_refused(phantom_file, tmp_path, capsys):
                  "--device", "cuda"]) == 2
     assert "--backend onnx runs on the CPU" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_int8_runs_the_shipped_int8_models_on_onnxruntime(phantom_file, tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "out"), "--int8"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert [m["file"] for m in report["models"]] == ["liver.int8.onnx", "tumour.int8.onnx"]
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "t"), "--int8",
+                 "--backend", "torch"]) == 2
+    assert "onnxruntime" in capsys.readouterr().err and not (tmp_path / "t").exists()

@@ -159,12 +159,15 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise LivsegInputError("does not exist", args.input)
+    if args.int8 and (args.liver_weights or args.tumour_weights):
+        raise LivsegInputError("--int8 picks the shipped int8 models; give your own with "
+                               "--liver-weights/--tumour-weights FILE.int8.onnx instead")
     _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
     cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
         tta=args.tta, batch_size=args.batch_size, min_lesion_mm3=args.min_lesion_mm3),
         liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-        backend=args.backend, threads=args.threads)
+        backend=args.backend, threads=args.threads, int8=args.int8)
     failures = 0
     for case in cases:
         out = args.out / case_name(case) if len(cases) > 1 else args.out
@@ -341,6 +344,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threads", type=int, help="CPU threads for the networks")
     predict.add_argument("--backend", choices=BACKENDS, default="auto",
                          help="auto (default): onnxruntime on CPU when installed, else torch")
+    predict.add_argument("--int8", action="store_true",
+                         help="the shipped int8 models (onnxruntime): about 2x faster networks")
     predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")
     predict.add_argument("--mesh", choices=("stl", "ply"),
                          help="also write liver and tumour surfaces (patient mm)")

@@ -54,6 +54,9 @@ def run_bench(*, archs=ARCHS, size: int = 256, batch: int = 4, seconds: float = 
             result["cascade"] = _median_run(runs["onnx"]) | {"input": what, "runs": [
                 r["seconds"] for r in runs["onnx"]]}
             result["cascade_torch"] = runs["torch"][0] | {"input": what}
+            log(f"cascade (onnx int8) on {what} ...")
+            result["cascade_int8"] = bench_cascade(path, "onnx", threads, folder, int8=True) | {
+                "input": what, "backend": "onnx int8"}
         if large_slices:
             path, what = _phantom_ct(folder, large_slices)
             log(f"cascade on {what} (memory) ...")
@@ -149,12 +152,13 @@ def _phantom_ct(folder: Path, slices: int) -> tuple[Path, str]:
     return path, f"phantom 512x512x{slices} (0.78 x 0.78 x 1.6 mm)"
 
 
-def bench_cascade(ct: Path, backend: str, threads: int, folder: Path) -> dict:
+def bench_cascade(ct: Path, backend: str, threads: int, folder: Path,
+                  int8: bool = False) -> dict:
     """``livseg predict`` in a child process: wall seconds from start to exit (interpreter,
     imports, reading, both stages, writing, pictures), its peak RSS and its own step times."""
     out = Path(tempfile.mkdtemp(dir=folder)) / "out"
     command = [sys.executable, "-m", "livseg.bench.worker", "predict", str(ct), "-o", str(out),
-               "--backend", backend, "--threads", str(threads)]
+               "--backend", backend, "--threads", str(threads)] + (["--int8"] if int8 else [])
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -212,7 +216,7 @@ def format_bench(result: dict) -> str:
                      f"{row['ms_per_slice_torch']:>10.2f}{row['ms_per_slice_onnx']:>9.2f}"
                      f"{row['ms_per_slice_onnx_int8']:>9.2f}{row['gflops_onnx']:>9.1f}"
                      f"{row['peak_rss_mb']:>9.0f}")
-    for key in ("cascade", "cascade_torch", "cascade_large"):
+    for key in ("cascade", "cascade_torch", "cascade_int8", "cascade_large"):
         if key in result:
             run = result[key]
             shape = "x".join(str(n) for n in run["shape"][::-1])

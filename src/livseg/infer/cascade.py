@@ -61,15 +61,16 @@ class Cascade:
     @classmethod
     def shipped(cls, device: str = "cpu", settings: CascadeSettings = CascadeSettings(),
                 liver_path=None, tumour_path=None, backend: str = "auto",
-                threads: int | None = None) -> Cascade:
+                threads: int | None = None, int8: bool = False) -> Cascade:
         """The cascade with the weights shipped in the package (or the given checkpoints or
-        exported models) on ``backend`` ("auto": onnxruntime on CPU when installed)."""
+        exported models) on ``backend`` ("auto": onnxruntime on CPU when installed); with
+        ``int8`` the shipped int8 quantisations."""
         from livseg.weights import shipped_weights, verify_checksum
 
         stages = []
         for name, path in (("liver", liver_path), ("tumour", tumour_path)):
             chosen = choose_backend(backend, device, path)
-            path = path or shipped_weights(name, chosen)
+            path = path or shipped_weights(name, chosen, int8)
             stage = Stage.load(path, device, chosen, threads)
             verify_checksum(path, stage.sha256)
             stages.append(stage)

@@ -21,12 +21,15 @@ def listed_checksums() -> dict[str, str]:
     return {name: digest for digest, name in (line.split() for line in lines if line.strip())}
 
 
-def shipped_weights(stage: str, backend: str = "torch") -> Path:
+def shipped_weights(stage: str, backend: str = "torch", int8: bool = False) -> Path:
     """The path of the shipped model of ``stage`` ("liver" or "tumour"): the checkpoint for
-    torch, the exported model for onnx."""
+    torch, the exported model for onnx (its int8 quantisation with ``int8``)."""
     if stage not in SHIPPED:
         raise LivsegInputError(f"no shipped weights for stage {stage!r}")
-    path = WEIGHTS_DIR / (f"onnx/{stage}.onnx" if backend == "onnx" else SHIPPED[stage])
+    if int8 and backend != "onnx":
+        raise LivsegInputError("the int8 models run on onnxruntime: use --backend onnx or auto")
+    exported = f"onnx/{stage}.int8.onnx" if int8 else f"onnx/{stage}.onnx"
+    path = WEIGHTS_DIR / (exported if backend == "onnx" else SHIPPED[stage])
     if not path.is_file():
         raise LivsegInputError("is missing from the installed package", path)
     return path
