@@ -270,6 +270,23 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from livseg.serve import ServeSettings, create_app
+    except ImportError as error:
+        raise LivsegInputError(f"livseg serve needs {error.name} (pip install fastapi uvicorn "
+                               "python-multipart)"
+                               ) from None
+    app = create_app(ServeSettings(max_upload_mb=args.max_upload_mb, workers=args.workers,
+                                   ttl_s=args.ttl_minutes * 60, backend=args.backend,
+                                   threads=args.threads))
+    print(f"livseg serve: http://{args.host}:{args.port}/ (API: /docs)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
@@ -399,6 +416,18 @@ def build_parser() -> argparse.ArgumentParser:
                        help="slices of the phantom CT for the memory check (0: skip)")
     bench.add_argument("--repeats", type=int, default=3, help="cascade runs (median kept)")
     bench.set_defaults(run=_cmd_bench)
+
+    serve = commands.add_parser("serve", help="the web app: upload page, viewer, job API")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: this machine only)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--max-upload-mb", type=_positive_float, default=1024.0)
+    serve.add_argument("--workers", type=int, default=1, help="jobs segmented at once")
+    serve.add_argument("--ttl-minutes", type=_positive_float, default=60.0,
+                       help="finished jobs' files are deleted after this long")
+    serve.add_argument("--backend", choices=BACKENDS, default="auto")
+    serve.add_argument("--threads", type=int, help="CPU threads for the networks")
+    serve.set_defaults(run=_cmd_serve)
 
     prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
     prepare.add_argument("--data", required=True)

@@ -1,0 +1,157 @@
+"""The FastAPI application of ``livseg serve``: the page, the job API and the files.
+
+API (OpenAPI at ``/docs`` and ``/openapi.json``): ``POST /api/jobs`` (multipart field
+``file``: a NIfTI/NRRD/MHA file, a .zip of one DICOM series, or the files of one DICOM
+folder) -> 202 ``{"id"}``; ``GET /api/jobs/{id}`` -> status, progress, error, files;
+``GET /api/jobs/{id}/{file}`` for ``segmentation.nii.gz``, ``report.json``,
+``overlay.png``, the meshes and ``ct.nii.gz`` (the CT as read, for the viewer).
+``GET /models/{file}`` serves the shipped ONNX models for the page's on-device mode.
+"""
+from __future__ import annotations
+
+import contextlib
+import mimetypes
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from livseg import __version__
+from livseg.errors import LivsegInputError
+from livseg.serve.jobs import DOWNLOADS, Job, JobStore, QueueFull
+from livseg.serve.uploads import UploadError, receive_files, unpack_zip
+
+STATIC = Path(__file__).parent / "static"
+MODEL_FILES = ("liver.onnx", "liver.json", "tumour.onnx", "tumour.json")
+mimetypes.add_type("application/wasm", ".wasm")
+mimetypes.add_type("text/javascript", ".mjs")
+
+
+@dataclass
+class ServeSettings:
+    max_upload_mb: float = 1024.0
+    workers: int = 1
+    max_queued: int = 8
+    ttl_s: float = 3600.0
+    jobs_dir: Path | None = None  # default: a new temporary folder
+    backend: str = "auto"
+    threads: int | None = None
+
+
+def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> FastAPI:
+    """The application; ``cascade_factory`` builds the cascade on first use (default: the
+    shipped weights)."""
+    from livseg.infer import Cascade
+
+    settings = settings or ServeSettings()
+    limit = int(settings.max_upload_mb * 2**20)
+    own_root = settings.jobs_dir is None
+    root = Path(settings.jobs_dir or tempfile.mkdtemp(prefix="livseg-serve-"))
+    factory = cascade_factory or (lambda: Cascade.shipped(backend=settings.backend,
+                                                          threads=settings.threads))
+    store = JobStore(root, factory, settings.workers, settings.max_queued, settings.ttl_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        store.close()
+        if own_root:  # the jobs' files go with the server
+            shutil.rmtree(root, ignore_errors=True)
+
+    app = FastAPI(title="livseg", version=__version__, lifespan=lifespan,
+                  description="Liver and liver-tumour segmentation of abdominal CT")
+    app.state.jobs = store
+
+    @app.middleware("http")
+    async def isolation(request: Request, call_next):
+        # cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer);
+        # everything the page loads is same-origin
+        response = await call_next(request)
+        response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+        response.headers["Cross-Origin-Embedder-Policy"] = "require-corp"
+        return response
+
+    @app.get("/", include_in_schema=False)
+    def page():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/models/{name}", summary="a shipped ONNX model of the cascade (on-device mode)")
+    def model_file(name: str):
+        from livseg.weights import WEIGHTS_DIR
+
+        if name not in MODEL_FILES:
+            raise HTTPException(404, f"no model {name!r}")
+        return FileResponse(WEIGHTS_DIR / "onnx" / name)
+
+    @app.post("/api/jobs", status_code=202, summary="upload a CT and start its segmentation")
+    async def create_job(request: Request):
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return _error(413, f"the upload ({int(declared) / 2**20:.1f} MB) is larger than "
+                               f"the limit of {settings.max_upload_mb:g} MB")
+        job_id, folder = store.new_folder()
+        try:
+            files = await receive_files(request.headers.get("content-type", ""),
+                                        request.stream(), folder / "input", limit)
+            source = await run_in_threadpool(_prepare_input, files, folder / "input", limit)
+            store.submit(Job(job_id, folder, source))
+        except UploadError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            return _error(error.status, str(error))
+        except QueueFull:
+            return _error(503, "too many jobs are waiting; try again in a minute",
+                          {"Retry-After": "60"})
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return {"id": job_id}
+
+    @app.get("/api/jobs/{job_id}", summary="a job's status and progress")
+    def job_status(job_id: str):
+        return _job(store, job_id).public()
+
+    @app.get("/api/jobs/{job_id}/{name}", summary="a result file of a finished job")
+    def job_file(job_id: str, name: str):
+        job = _job(store, job_id)
+        if name not in (*DOWNLOADS, "ct.nii.gz"):
+            raise HTTPException(404, f"no file {name!r}")
+        path = job.folder / ("ct.nii.gz" if name == "ct.nii.gz" else f"out/{name}")
+        if job.status != "done" or not path.is_file():
+            raise HTTPException(404, f"{name} is not there (job {job.status})")
+        return FileResponse(path, filename=name)
+
+    return app
+
+
+def _job(store: JobStore, job_id: str) -> Job:
+    job = store.get(job_id)
+    if job is None:
+        raise HTTPException(404, "no such job (finished jobs are deleted after a while)")
+    return job
+
+
+def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status, headers=headers)
+
+
+def _prepare_input(files: list[Path], folder: Path, limit: int) -> Path:
+    """The case to segment: one image file, an unpacked zip, or a folder of DICOM files;
+    read once here so that what is not a CT is refused at upload, with its own name."""
+    from livseg.io import read_volume
+
+    source = files[0] if len(files) == 1 else folder
+    if len(files) == 1 and files[0].suffix.lower() == ".zip":
+        source = unpack_zip(files[0], folder, limit)
+    try:
+        read_volume(source)
+    except LivsegInputError as error:
+        shown = files[0].name if len(files) == 1 else "the uploaded folder"
+        raise UploadError(400, str(error).replace(str(source), shown)) from None
+    return source

@@ -1,0 +1,123 @@
+// livseg serve: upload, progress, NiiVue viewer, lesion table, downloads.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const LABELS = { R: [0, 0, 255], G: [0, 255, 0], B: [0, 0, 0], A: [0, 255, 255], I: [0, 1, 2],
+                 labels: ["", "liver", "tumour"] };
+const nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: true,
+                               isRadiologicalConvention: true,  // patient right on the left
+                               multiplanarShowRender: niivue.SHOW_RENDER.ALWAYS });
+const ready = nv.attachToCanvas($("gl"));
+window.livseg = { nv, state: "idle" };  // read by the browser test
+
+function say(text, fraction) {
+  $("message").textContent = text;
+  $("progress").hidden = fraction === undefined;
+  if (fraction !== undefined) $("progress").value = fraction;
+}
+
+function setView(name) {
+  const types = { multi: nv.sliceTypeMultiplanar, axial: nv.sliceTypeAxial,
+                  coronal: nv.sliceTypeCoronal, sagittal: nv.sliceTypeSagittal,
+                  render: nv.sliceTypeRender };
+  nv.setSliceType(types[name]);
+  document.querySelectorAll("#views button").forEach(
+    (b) => b.classList.toggle("active", b.dataset.view === name));
+}
+
+function applyWindow() {
+  if (!nv.volumes.length) return;
+  const level = Number($("level").value), width = Number($("width").value);
+  nv.volumes[0].cal_min = level - width / 2;
+  nv.volumes[0].cal_max = level + width / 2;
+  nv.updateGLVolume();
+}
+
+async function showResult(job) {
+  await ready;
+  const base = `/api/jobs/${job.id}`;
+  await nv.loadVolumes([
+    { url: `${base}/ct.nii.gz`, colormap: "gray" },
+    { url: `${base}/segmentation.nii.gz`, opacity: Number($("opacity").value) },
+  ]);
+  nv.volumes[1].setColormapLabel(LABELS);
+  applyWindow();
+  const report = await (await fetch(`${base}/report.json`)).json();
+  $("summary").textContent = `liver ${report.liver_volume_ml.toFixed(1)} ml, tumour ` +
+    `${report.tumour_volume_ml.toFixed(1)} ml (${report.tumour_burden_percent.toFixed(2)} % of ` +
+    `the liver) in ${report.lesion_count} lesion(s); ${report.seconds.total.toFixed(1)} s on the server`;
+  const body = $("lesions").querySelector("tbody");
+  body.replaceChildren(...report.lesions.map((lesion) => {
+    const row = document.createElement("tr");
+    const [x, y, z] = lesion.centroid_mm;
+    for (const cell of [lesion.id, lesion.volume_ml.toFixed(2),
+                        lesion.longest_axial_diameter_mm.toFixed(1),
+                        `${x.toFixed(0)}, ${y.toFixed(0)}, ${z.toFixed(0)}`]) {
+      const td = document.createElement("td"); td.textContent = cell; row.append(td);
+    }
+    // report: LPS millimetres; NiiVue: RAS
+    row.addEventListener("click", () => jumpTo([-x, -y, z]));
+    return row;
+  }));
+  $("lesions").hidden = report.lesions.length === 0;
+  $("downloads").replaceChildren(...job.files.map((name) => {
+    const a = document.createElement("a");
+    a.href = `${base}/${name}`; a.download = name; a.textContent = `download ${name}`;
+    return a;
+  }));
+  window.livseg.state = "shown";
+}
+
+function jumpTo(ras) {
+  nv.scene.crosshairPos = nv.mm2frac(ras);
+  nv.drawScene();
+  window.livseg.jumped = ras;
+}
+
+async function upload(files) {
+  const form = new FormData();
+  for (const file of files) form.append("file", file, file.name);
+  window.livseg.state = "uploading";
+  say(`uploading ${files.length === 1 ? files[0].name : files.length + " files"} ...`, 0);
+  const response = await fetch("/api/jobs", { method: "POST", body: form });
+  const answer = await response.json();
+  if (response.status !== 202) {
+    window.livseg.state = "refused";
+    say(`refused: ${answer.detail}`);
+    return;
+  }
+  for (;;) {
+    const job = await (await fetch(`/api/jobs/${answer.id}`)).json();
+    if (job.status === "done") { say("done", 1); await showResult(job); return; }
+    if (job.status === "failed") { window.livseg.state = "failed"; say(`failed: ${job.error}`); return; }
+    say(`${job.status} ...`, job.progress);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+}
+
+async function start(files) {
+  if (!files.length) return;
+  if ($("ondevice").checked) {
+    await ready;
+    await window.livsegOnDevice(nv, files[0], say);
+  } else {
+    await upload(files);
+  }
+}
+
+$("file").addEventListener("change", (e) => start([...e.target.files]));
+$("folder").addEventListener("change", (e) => start([...e.target.files]));
+const drop = $("drop");
+drop.addEventListener("dragover", (e) => { e.preventDefault(); drop.classList.add("over"); });
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault(); drop.classList.remove("over"); start([...e.dataTransfer.files]);
+});
+document.querySelectorAll("#views button").forEach(
+  (b) => b.addEventListener("click", () => setView(b.dataset.view)));
+$("opacity").addEventListener("input", () => {
+  if (nv.volumes.length > 1) nv.setOpacity(1, Number($("opacity").value));
+  nv.setDrawOpacity(Number($("opacity").value));
+});
+$("level").addEventListener("input", applyWindow);
+$("width").addEventListener("input", applyWindow);

@@ -1,0 +1,36 @@
+"""A served app on a small phantom CT, with the shipped cascade or a stand-in."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from livseg.io import write_volume  # noqa: E402
+from livseg.phantom import make_phantom  # noqa: E402
+from livseg.serve import ServeSettings, create_app  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ct_file(tmp_path_factory):
+    phantom = make_phantom(shape=(20, 80, 80), spacing=(3.5, 3.5, 6.0), n_tumours=2, seed=4)
+    return write_volume(phantom.ct, tmp_path_factory.mktemp("serve") / "phantom.nii.gz")
+
+
+def make_client(tmp_path, cascade_factory=None, **settings) -> TestClient:
+    app = create_app(ServeSettings(jobs_dir=tmp_path / "jobs", **settings), cascade_factory)
+    return TestClient(app)
+
+
+def wait_for(client: TestClient, job_id: str, timeout_s: float = 90.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/jobs/{job_id}").json()
+        if status["status"] in ("done", "failed"):
+            return status
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")

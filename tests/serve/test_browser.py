@@ -1,0 +1,98 @@
+"""The page in a real browser: Debian's Chromium, headless, driven by Playwright (which
+downloads no browser here). Upload a CT, wait, and look at what the viewer drew; then the
+on-device mode, where the liver network runs in the page with onnxruntime-web."""
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livseg.serve import ServeSettings, create_app
+from livseg.serve.app import STATIC
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    uvicorn = pytest.importorskip("uvicorn")
+    if not (STATIC / "vendor" / "niivue.umd.js").is_file():
+        pytest.skip("the page's libraries are not vendored (make setup runs tools/vendor_web.py)")
+    app = create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    port = served.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip("Debian's chromium is not installed (make setup installs it)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+            "--disable-background-networking", "--disable-component-update",
+            "--no-first-run", "--disable-sync"])
+        yield launched
+        launched.close()
+
+
+def _green_pixels(png: bytes) -> int:
+    from io import BytesIO
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(BytesIO(png)).convert("RGB")).astype(int)
+    return int(((rgb[..., 1] > 120) & (rgb[..., 1] > rgb[..., 0] + 60)
+                & (rgb[..., 1] > rgb[..., 2] + 60)).sum())
+
+
+def test_upload_shows_the_overlay_and_the_lesion_table(server, browser, ct_file, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    assert _green_pixels(page.locator("#gl").screenshot()) == 0  # nothing drawn yet
+    page.set_input_files("#file", str(ct_file))
+    page.wait_for_function("['shown', 'failed', 'refused'].includes(window.livseg.state)",
+                           timeout=120_000)
+    assert page.evaluate("window.livseg.state") == "shown", page.inner_text("#message")
+    assert page.evaluate("window.livseg.nv.volumes.length") == 2
+    rows = page.locator("#lesions tbody tr")
+    assert rows.count() >= 1
+    time.sleep(0.5)
+    assert _green_pixels(page.locator("#gl").screenshot()) > 500  # the liver overlay
+    rows.first.click()
+    assert page.evaluate("window.livseg.jumped") is not None
+    assert page.locator("#downloads a").count() >= 3
+    page.screenshot(path=str(tmp_path / "page.png"))
+    assert not errors
+
+
+def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, browser, ct_file):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    uploads = []
+    page.on("request", lambda r: uploads.append(r.url) if r.method == "POST" else None)
+    page.goto(server)
+    page.check("#ondevice")
+    page.set_input_files("#file", str(ct_file))
+    page.wait_for_function("window.livseg.state === 'on-device done'", timeout=120_000)
+    result = page.evaluate("window.livseg.onDevice")
+    assert result["slices"] == 20 and result["liverVoxels"] > 0
+    assert result["networkMsPerSlice"] > 0
+    assert "ms per slice" in page.inner_text("#message")
+    assert not uploads  # the CT never left the page
+    assert _green_pixels(page.locator("#gl").screenshot()) > 500
