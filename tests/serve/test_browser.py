@@ -1,6 +1,6 @@
 """The page in a real browser: Debian's Chromium, headless, driven by Playwright (which
 downloads no browser here). Upload a CT, wait, and look at what the viewer drew; then the
-on-device mode, where the liver network runs in the page with onnxruntime-web."""
+on-device mode, where both networks run in the page with onnxruntime-web."""
 from __future__ import annotations
 
 import shutil
@@ -92,6 +92,7 @@ def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, bro
     page.wait_for_function("window.livseg.state === 'on-device done'", timeout=120_000)
     result = page.evaluate("window.livseg.onDevice")
     assert result["slices"] == 20 and result["liverVoxels"] > 0
+    assert 0 <= result["tumourVoxels"] < result["liverVoxels"]
     assert result["networkMsPerSlice"] > 0
     assert "ms per slice" in page.inner_text("#message")
     assert not uploads  # the CT never left the page

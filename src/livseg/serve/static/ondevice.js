@@ -1,26 +1,70 @@
-// On-device mode: the shipped liver network (ONNX) runs in this browser with
-// onnxruntime-web (WebAssembly); the CT is read by NiiVue from the local file and never
-// uploaded. Preprocessing follows the network's JSON description (livseg export): each
-// axial slice in the canonical orientation (patient's right on the image's left, anterior
-// at the top), HU clipped to the window and scaled to [0, 1], resized to the network's size
-// with bilinear interpolation at pixel centres (as livseg.preprocess.resize_in_plane), and
-// the probability resized back and thresholded at 0.5. The 3D clean-up and the tumour
-// stage of the server's cascade are not run here.
+// On-device mode: the shipped cascade (ONNX) runs in this browser with onnxruntime-web
+// (WebAssembly); the CT is read by NiiVue from the local file and never uploaded.
+// Preprocessing follows each network's JSON description (livseg export): axial slices in
+// the canonical orientation (patient's right on the image's left, anterior at the top), HU
+// clipped to the window and scaled to [0, 1], resized with bilinear interpolation at pixel
+// centres (as livseg.preprocess.resize_in_plane), padded by edge replication to the size
+// multiple. Liver stage on every slice at 256x256, its largest 6-connected component kept;
+// tumour stage on the liver's box plus 10 mm at 1.5 mm pixels, tumours kept inside the
+// liver. Simpler than the server's cascade: no slice smoothing, no hole filling, no 3 mm
+// margin, no minimum lesion size.
 "use strict";
 (function () {
   let loaded = null;
 
-  function model() {
+  function models() {
     if (!loaded) {
       ort.env.wasm.wasmPaths = "/static/vendor/";
-      loaded = (async () => {
-        const description = await (await fetch("/models/liver.json")).json();
-        const session = await ort.InferenceSession.create("/models/liver.onnx",
-                                                          { executionProviders: ["wasm"] });
-        return { session, description };
-      })();
+      const one = async (stage) => ({
+        description: await (await fetch(`/models/${stage}.json`)).json(),
+        session: await ort.InferenceSession.create(`/models/${stage}.onnx`,
+                                                   { executionProviders: ["wasm"] }),
+      });
+      loaded = (async () => ({ liver: await one("liver"), tumour: await one("tumour") }))();
     }
     return loaded;
+  }
+
+  // foreground probability of two-class logits (n, 2, h, w), image k
+  function foreground(logits, k, h, w, out) {
+    const base = k * 2 * h * w;
+    for (let i = 0; i < h * w; i++) {
+      out[i] = 1 / (1 + Math.exp(logits[base + i] - logits[base + h * w + i]));
+    }
+    return out;
+  }
+
+  // pad (h, w) to (H, W) by repeating the last row and column
+  function padEdge(src, h, w, H, W, out, offset) {
+    for (let y = 0; y < H; y++) {
+      const row = Math.min(y, h - 1) * w;
+      for (let x = 0; x < W; x++) out[offset + y * W + x] = src[row + Math.min(x, w - 1)];
+    }
+  }
+
+  // the largest 6-connected component of a (nz, ny, nx) mask, in place
+  function keepLargest(mask, nx, ny, nz) {
+    const label = new Int32Array(mask.length), stack = new Int32Array(mask.length);
+    let best = 0, bestSize = 0, next = 0;
+    for (let i = 0; i < mask.length; i++) {
+      if (!mask[i] || label[i]) continue;
+      next++;
+      let top = 0, size = 0;
+      stack[top++] = i; label[i] = next;
+      while (top) {
+        const v = stack[--top]; size++;
+        const x = v % nx, y = ((v - x) / nx) % ny, z = Math.floor(v / (nx * ny));
+        const around = [x > 0 ? v - 1 : -1, x < nx - 1 ? v + 1 : -1, y > 0 ? v - nx : -1,
+                        y < ny - 1 ? v + nx : -1, z > 0 ? v - nx * ny : -1,
+                        z < nz - 1 ? v + nx * ny : -1];
+        for (const u of around) {
+          if (u >= 0 && mask[u] && !label[u]) { label[u] = next; stack[top++] = u; }
+        }
+      }
+      if (size > bestSize) { bestSize = size; best = next; }
+    }
+    for (let i = 0; i < mask.length; i++) mask[i] = label[i] === best ? 1 : 0;
+    return bestSize;
   }
 
   function axisWeights(nIn, nOut) {
@@ -56,60 +100,121 @@
     const volume = nv.volumes[0];
     const ras = volume.img2RAS();
     const [nx, ny, nz] = [volume.dimsRAS[1], volume.dimsRAS[2], volume.dimsRAS[3]];
+    const [sx, sy, sz] = [volume.pixDimsRAS[1], volume.pixDimsRAS[2], volume.pixDimsRAS[3]];
     const slope = volume.hdr.scl_slope || 1, intercept = volume.hdr.scl_inter || 0;
-    const { session, description } = await model();
-    const [low, high] = description.input.window_hu;
-    const [H, W] = description.input.size;
-    nv.createEmptyDrawing();
-    const drawing = nv.drawBitmap;
-    const batch = 4, slice = new Float32Array(nx * ny), back = new Float32Array(nx * ny);
+    const { liver: liverNet, tumour: tumourNet } = await models();
+    // the CT in the canonical orientation, HU: row r is RAS y = ny-1-r, column c is x = nx-1-c
+    const hu = new Float32Array(nx * ny * nz);
+    for (let z = 0; z < nz; z++) {
+      for (let r = 0; r < ny; r++) {
+        const from = z * nx * ny + (ny - 1 - r) * nx, to = z * nx * ny + r * nx;
+        for (let c = 0; c < nx; c++) hu[to + c] = ras[from + nx - 1 - c] * slope + intercept;
+      }
+    }
+    const scaled = (description, value) => {
+      const [low, high] = description.input.window_hu;
+      return (Math.min(Math.max(value, low), high) - low) / (high - low);
+    };
     const started = performance.now();
-    let networkMs = 0, liverVoxels = 0;
+    let networkMs = 0, networkSlices = 0;
+    const run = async (net, input, n, h, w) => {
+      const t0 = performance.now();
+      const output = await net.session.run({ image: new ort.Tensor("float32", input, [n, 1, h, w]) });
+      networkMs += performance.now() - t0; networkSlices += n;
+      return output.logits.data;
+    };
+
+    // liver stage, every slice
+    const [H, W] = liverNet.description.input.size;
+    const liver = new Uint8Array(nx * ny * nz), slice = new Float32Array(nx * ny);
+    const back = new Float32Array(nx * ny), probability = new Float32Array(H * W);
+    const batch = 4;
     for (let z0 = 0; z0 < nz; z0 += batch) {
-      const n = Math.min(batch, nz - z0);
-      const input = new Float32Array(n * H * W);
+      const n = Math.min(batch, nz - z0), input = new Float32Array(n * H * W);
       for (let k = 0; k < n; k++) {
         const plane = (z0 + k) * nx * ny;
-        for (let r = 0; r < ny; r++) {  // canonical row r: RAS y = ny-1-r; column c: x = nx-1-c
-          const from = plane + (ny - 1 - r) * nx;
-          for (let c = 0; c < nx; c++) {
-            const hu = ras[from + nx - 1 - c] * slope + intercept;
-            slice[r * nx + c] = (Math.min(Math.max(hu, low), high) - low) / (high - low);
-          }
-        }
+        for (let i = 0; i < nx * ny; i++) slice[i] = scaled(liverNet.description, hu[plane + i]);
         resize(slice, ny, nx, H, W, input, k * H * W);
       }
-      const t0 = performance.now();
-      const output = await session.run({ image: new ort.Tensor("float32", input, [n, 1, H, W]) });
-      networkMs += performance.now() - t0;
-      const logits = output.logits.data, probability = new Float32Array(H * W);
+      const logits = await run(liverNet, input, n, H, W);
       for (let k = 0; k < n; k++) {
-        const base = k * 2 * H * W;
-        for (let i = 0; i < H * W; i++) {
-          probability[i] = 1 / (1 + Math.exp(logits[base + i] - logits[base + H * W + i]));
-        }
-        resize(probability, H, W, ny, nx, back, 0);
+        resize(foreground(logits, k, H, W, probability), H, W, ny, nx, back, 0);
         const plane = (z0 + k) * nx * ny;
-        for (let r = 0; r < ny; r++) {
-          for (let c = 0; c < nx; c++) {
-            if (back[r * nx + c] > 0.5) {
-              drawing[plane + (ny - 1 - r) * nx + (nx - 1 - c)] = 2;  // the drawing's green
-              liverVoxels++;
-            }
+        for (let i = 0; i < nx * ny; i++) liver[plane + i] = back[i] > 0.5 ? 1 : 0;
+      }
+      say(`on-device liver stage: slice ${z0 + n} of ${nz}`, 0.8 * (z0 + n) / nz);
+      await new Promise((resolve) => setTimeout(resolve, 0));  // let the page repaint
+    }
+    const liverVoxels = keepLargest(liver, nx, ny, nz);
+
+    // tumour stage on the liver's box plus 10 mm, at the network's pixel size
+    const tumour = new Uint8Array(nx * ny * nz);
+    let tumourVoxels = 0;
+    if (liverVoxels) {
+      let [z0, z1, r0, r1, c0, c1] = [nz, -1, ny, -1, nx, -1];
+      for (let i = 0; i < liver.length; i++) {
+        if (!liver[i]) continue;
+        const c = i % nx, r = ((i - c) / nx) % ny, z = Math.floor(i / (nx * ny));
+        z0 = Math.min(z0, z); z1 = Math.max(z1, z); r0 = Math.min(r0, r); r1 = Math.max(r1, r);
+        c0 = Math.min(c0, c); c1 = Math.max(c1, c);
+      }
+      const grow = (a, b, n, mm, spacing) => [Math.max(0, a - Math.ceil(mm / spacing)),
+                                               Math.min(n - 1, b + Math.ceil(mm / spacing))];
+      [z0, z1] = grow(z0, z1, nz, 10, sz); [r0, r1] = grow(r0, r1, ny, 10, sy);
+      [c0, c1] = grow(c0, c1, nx, 10, sx);
+      const h = r1 - r0 + 1, w = c1 - c0 + 1, pixel = tumourNet.description.input.pixel_mm;
+      const th = Math.max(1, Math.round(h * sy / pixel)), tw = Math.max(1, Math.round(w * sx / pixel));
+      const m = tumourNet.description.input.size_multiple;
+      const ph = Math.ceil(th / m) * m, pw = Math.ceil(tw / m) * m;
+      const crop = new Float32Array(h * w), small = new Float32Array(th * tw);
+      const p = new Float32Array(ph * pw), cropped = new Float32Array(th * tw);
+      const up = new Float32Array(h * w);
+      for (let z = z0; z <= z1; z++) {
+        for (let r = 0; r < h; r++) {
+          for (let c = 0; c < w; c++) {
+            crop[r * w + c] = scaled(tumourNet.description, hu[z * nx * ny + (r0 + r) * nx + c0 + c]);
           }
         }
+        resize(crop, h, w, th, tw, small, 0);
+        const input = new Float32Array(ph * pw);
+        padEdge(small, th, tw, ph, pw, input, 0);
+        const logits = await run(tumourNet, input, 1, ph, pw);
+        foreground(logits, 0, ph, pw, p);
+        for (let r = 0; r < th; r++) for (let c = 0; c < tw; c++) cropped[r * tw + c] = p[r * pw + c];
+        resize(cropped, th, tw, h, w, up, 0);
+        for (let r = 0; r < h; r++) {
+          for (let c = 0; c < w; c++) {
+            const i = z * nx * ny + (r0 + r) * nx + c0 + c;
+            if (up[r * w + c] > 0.5 && liver[i]) { tumour[i] = 1; tumourVoxels++; }
+          }
+        }
+        say(`on-device tumour stage: slice ${z - z0 + 1} of ${z1 - z0 + 1}`,
+            0.8 + 0.2 * (z - z0 + 1) / (z1 - z0 + 1));
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      say(`on-device liver stage: slice ${z0 + n} of ${nz}`, (z0 + n) / nz);
-      await new Promise((resolve) => setTimeout(resolve, 0));  // let the page repaint
+    }
+
+    // into NiiVue's drawing (RAS order): 2 green liver, 1 red tumour
+    nv.createEmptyDrawing();
+    const drawing = nv.drawBitmap;
+    for (let z = 0; z < nz; z++) {
+      for (let r = 0; r < ny; r++) {
+        for (let c = 0; c < nx; c++) {
+          const i = z * nx * ny + r * nx + c;
+          const value = tumour[i] ? 1 : liver[i] ? 2 : 0;
+          if (value) drawing[z * nx * ny + (ny - 1 - r) * nx + (nx - 1 - c)] = value;
+        }
+      }
     }
     nv.refreshDrawing(true);
     nv.setDrawOpacity(Number(document.getElementById("opacity").value));
-    const totalMs = performance.now() - started;
-    window.livseg.onDevice = { slices: nz, networkMsPerSlice: networkMs / nz, totalMs,
-                               liverVoxels, threads: ort.env.wasm.numThreads };
-    say(`on-device: the liver network ran on ${nz} slices in ${(totalMs / 1000).toFixed(1)} s ` +
-        `(${(networkMs / nz).toFixed(1)} ms per slice), ${liverVoxels} liver voxels; ` +
-        "the CT was not uploaded", 1);
+    const totalMs = performance.now() - started, voxelMl = sx * sy * sz / 1000;
+    window.livseg.onDevice = { slices: nz, networkMsPerSlice: networkMs / networkSlices, totalMs,
+                               liverVoxels, tumourVoxels };
+    say(`on-device: liver ${(liverVoxels * voxelMl).toFixed(1)} ml, tumour ` +
+        `${(tumourVoxels * voxelMl).toFixed(1)} ml; ${nz} slices in ` +
+        `${(totalMs / 1000).toFixed(1)} s (${(networkMs / networkSlices).toFixed(1)} ms per ` +
+        "slice in the networks); the CT was not uploaded", 1);
     window.livseg.state = "on-device done";
   };
 })();
