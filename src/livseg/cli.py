@@ -174,7 +174,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         try:
             with _progress_bar(case_name(case), enabled=len(cases) == 1) as progress:
                 report = predict_file(case, out, cascade, overwrite=args.overwrite,
-                                      mesh=args.mesh, progress=progress)
+                                      mesh=args.mesh, progress=progress,
+                                      dicom_seg=args.dicom_seg, series=args.series)
         except LivsegInputError as error:
             if len(cases) == 1:
                 raise
@@ -361,6 +362,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--threads", type=int, help="CPU threads for the networks")
     predict.add_argument("--backend", choices=BACKENDS, default="auto",
                          help="auto (default): onnxruntime on CPU when installed, else torch")
+    predict.add_argument("--dicom-seg", action="store_true",
+                         help="DICOM input: also write segmentation.dcm, a DICOM SEG")
+    predict.add_argument("--series", metavar="UID",
+                         help="the series to read from a DICOM folder holding several")
     predict.add_argument("--int8", action="store_true",
                          help="the shipped int8 models (onnxruntime): about 2x faster networks")
     predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")

@@ -19,13 +19,13 @@ from pathlib import Path
 from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeResult, CascadeSettings
 from livseg.io import read_volume, write_volume
-from livseg.io.files import IMAGE_SUFFIXES, case_name, image_suffix
+from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name, image_suffix
 from livseg.io.text import staged_folder, write_json
 from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png")
+OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png", "segmentation.dcm")
 
 
 def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: str = "auto",
@@ -50,21 +50,31 @@ def case_inputs(path: Path) -> list[Path]:
 
 
 def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
-                 mesh: str | None = None, progress=None) -> dict:
-    """Segment one case and write its output folder; returns the report."""
+                 mesh: str | None = None, progress=None, dicom_seg: bool = False,
+                 series: str | None = None) -> dict:
+    """Segment one case and write its output folder; returns the report. With ``dicom_seg``
+    (DICOM input only) the folder also gets ``segmentation.dcm``, a DICOM SEG referencing
+    the source series; ``series`` picks one series of a folder holding several."""
     from livseg.report import build_report
     from livseg.viz.overlay import save_overlay
 
     out_dir = Path(out_dir)
+    if dicom_seg and not is_dicom_input(input_path):
+        raise LivsegInputError("--dicom-seg needs a DICOM series as input", input_path)
     _check_output_folder(input_path, out_dir, overwrite)
     started = time.perf_counter()
-    volume = read_volume(input_path)
+    volume = read_volume(input_path, series)
     seconds = {"read": round(time.perf_counter() - started, 4)}
     result = cascade.segment(volume, progress=progress)
     seconds |= result.seconds
     clock = time.perf_counter()
     with _output_folder(out_dir) as staging:
         write_volume(result.labels, staging / "segmentation.nii.gz")
+        if dicom_seg:
+            from livseg.io.dicom_seg import write_dicom_seg
+
+            write_dicom_seg(result.labels, Path(input_path), staging / "segmentation.dcm",
+                            series)
         seconds["write"] = round(time.perf_counter() - clock, 4)
         clock = time.perf_counter()
         save_overlay(volume, result.labels, staging / "overlay.png",
@@ -77,6 +87,11 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
                               seconds=seconds, notes=volume.notes)
         write_json(staging / "report.json", report)
     return report
+
+
+def is_dicom_input(path: Path) -> bool:
+    path = Path(path)
+    return path.is_dir() or path.name.lower().endswith(DICOM_SUFFIXES)
 
 
 def _write_meshes(labels: Volume, folder: Path, fmt: str) -> None:

@@ -16,7 +16,7 @@ def write_series(folder: Path, stored: np.ndarray, positions: list[tuple[float, 
     """One file per slice of ``stored`` (z, rows, cols uint16 stored values); returns the UID."""
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
-    study_uid = generate_uid()
+    study_uid, frame_of_reference = generate_uid(), generate_uid()
     for index, (pixels, position) in enumerate(zip(stored, positions, strict=True)):
         meta = FileMetaDataset()
         meta.MediaStorageSOPClassUID = CTImageStorage
@@ -28,6 +28,7 @@ def write_series(folder: Path, stored: np.ndarray, positions: list[tuple[float, 
         ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
         ds.StudyInstanceUID = study_uid
         ds.SeriesInstanceUID = series_uid
+        ds.FrameOfReferenceUID = frame_of_reference
         ds.Modality = modality
         ds.PatientID = "SYNTH"
         ds.ImageType = list(image_type)

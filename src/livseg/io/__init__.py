@@ -15,18 +15,19 @@ from livseg.io.files import (
 from livseg.io.volume import Volume
 
 
-def read_volume(path: str | Path) -> Volume:
+def read_volume(path: str | Path, series: str | None = None) -> Volume:
     """Read a CT or label volume with its geometry.
 
     ``path`` is a NIfTI (.nii, .nii.gz), NRRD, MetaImage (.mha/.mhd) file, a folder holding
-    one DICOM series, or a single DICOM file (one slice). Anything livseg cannot use raises
+    one DICOM series (or several, one of them chosen by its ``series`` instance UID), or a
+    single DICOM file (one slice). Anything livseg cannot use raises
     :class:`LivsegInputError` naming the file and the problem.
     """
     path = Path(path)
     if not path.exists():
         raise LivsegInputError("does not exist", path)
     if path.is_dir():
-        return read_dicom_series(path)
+        return read_dicom_series(path, series)
     if path.stat().st_size == 0:
         raise LivsegInputError("is an empty file", path)
     if path.name.lower().endswith(DICOM_SUFFIXES):

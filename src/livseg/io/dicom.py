@@ -148,16 +148,23 @@ def _order_and_check(series: DicomSeries, folder: Path) -> tuple[list[DicomSlice
     return ordered, notes
 
 
-def choose_series(paths: list[Path], source: Path) -> DicomSeries:
-    """The one CT image series among ``paths`` (read from ``source``), or a clear error."""
+def choose_series(paths: list[Path], source: Path, uid: str | None = None) -> DicomSeries:
+    """The one CT image series among ``paths`` (read from ``source``), or the series ``uid``,
+    or a clear error."""
     series = find_series(paths)
     if not series:
         what = "holds no DICOM image series" if source.is_dir() else "is not a DICOM CT image"
         raise LivsegInputError(what, source)
+    if uid is not None:
+        chosen = [s for s in series if s.uid == uid]
+        if not chosen:
+            listing = "; ".join(s.summary() for s in series)
+            raise LivsegInputError(f"holds no series {uid}; it holds {listing}", source)
+        series = chosen
     if len(series) > 1:
         listing = "; ".join(s.summary() for s in sorted(series, key=lambda s: -len(s.slices)))
-        raise LivsegInputError(f"holds {len(series)} DICOM image series, expected one: {listing}",
-                               source)
+        raise LivsegInputError(f"holds {len(series)} DICOM image series, expected one (choose "
+                               f"with --series UID): {listing}", source)
     chosen = series[0]
     if chosen.modality.upper() != "CT":
         raise LivsegInputError(f"is a {chosen.modality or 'unknown'}-modality series; "
@@ -165,17 +172,27 @@ def choose_series(paths: list[Path], source: Path) -> DicomSeries:
     return chosen
 
 
-def read_dicom_series(source: str | Path) -> Volume:
-    """Read the one CT series in a folder (or a single DICOM file) as a Volume in HU.
+def ordered_series(source: str | Path, uid: str | None = None
+                   ) -> tuple[DicomSeries, list[DicomSlice], list[str]]:
+    """The chosen CT series of a folder (or one DICOM file), its slices in volume order
+    (along the slice normal: index z of the Volume read from it) and notes."""
+    folder = Path(source)
+    paths = files_under(folder) if folder.is_dir() else [folder]
+    series = choose_series(paths, folder, uid)
+    ordered, notes = _order_and_check(series, folder)
+    return series, ordered, notes
+
+
+def read_dicom_series(source: str | Path, uid: str | None = None) -> Volume:
+    """Read the one CT series in a folder (or a single DICOM file), or the series ``uid``,
+    as a Volume in HU.
 
     Slices are ordered by their position along the slice normal; the slice spacing is taken
     from the positions. Uneven spacing and gantry tilt are logged and kept in
     ``Volume.notes``.
     """
     folder = Path(source)
-    paths = files_under(folder) if folder.is_dir() else [folder]
-    series = choose_series(paths, folder)
-    ordered, notes = _order_and_check(series, folder)
+    _, ordered, notes = ordered_series(folder, uid)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in ordered])
     try:
