@@ -59,11 +59,10 @@ class DicomSeries:
 
 def _read_header(path: Path) -> pydicom.Dataset | None:
     import pydicom  # here: reading NIfTI/NRRD/MHA files never needs it
-    from pydicom.errors import InvalidDicomError
 
     try:
         return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except (InvalidDicomError, OSError, ValueError, TypeError, AttributeError, EOFError):
+    except Exception:  # noqa: BLE001  untrusted bytes: pydicom fails in many ways
         return None
 
 
@@ -82,18 +81,30 @@ def files_under(folder: Path) -> list[Path]:
     return found
 
 
-def _slice_from_header(path: Path, header: pydicom.Dataset) -> DicomSlice | None:
-    if "ImagePositionPatient" not in header or _is_localizer(header):
-        return None
+def _slice_from_header(path: Path, header: pydicom.Dataset
+                       ) -> tuple[DicomSlice, str, str, str] | None:
+    """The slice geometry and series identity of one image header, or None when it is no
+    usable CT slice. pydicom parses values lazily, so reading them from corrupt bytes may
+    raise anything: every failure here means "not a slice"."""
     try:
+        if "ImagePositionPatient" not in header or _is_localizer(header):
+            return None
         thickness = header.get("SliceThickness")
-        return DicomSlice(path=path,
+        item = DicomSlice(path=path,
                           position=np.asarray(header.ImagePositionPatient, dtype=float),
                           orientation=np.asarray(header.ImageOrientationPatient, dtype=float),
                           rows=int(header.Rows), columns=int(header.Columns),
                           slice_thickness=float(thickness) if thickness not in (None, "") else None)
-    except (AttributeError, TypeError, ValueError):
-        return None  # an image header without usable geometry is not a CT slice
+        identity = (str(header.get("SeriesInstanceUID", "")), str(header.get("Modality", "")),
+                    str(header.get("SeriesDescription", "")))
+    except Exception:  # noqa: BLE001
+        return None
+    geometry = np.concatenate([item.position, item.orientation])
+    if item.position.shape != (3,) or item.orientation.shape != (6,) \
+            or not np.isfinite(geometry).all() or item.rows < 1 or item.columns < 1 \
+            or np.linalg.norm(np.cross(item.orientation[:3], item.orientation[3:])) < 1e-3:
+        return None
+    return item, *identity
 
 
 def find_series(paths: list[Path]) -> list[DicomSeries]:
@@ -102,13 +113,12 @@ def find_series(paths: list[Path]) -> list[DicomSeries]:
     info: dict[str, tuple[str, str]] = {}
     for path in paths:
         header = _read_header(path)
-        item = None if header is None else _slice_from_header(path, header)
-        if item is None:
+        found = None if header is None else _slice_from_header(path, header)
+        if found is None:
             continue
-        uid = str(header.get("SeriesInstanceUID", ""))
+        item, uid, modality, description = found
         groups[uid].append(item)
-        info.setdefault(uid, (str(header.get("Modality", "")),
-                              str(header.get("SeriesDescription", ""))))
+        info.setdefault(uid, (modality, description))
     return [DicomSeries(uid, info[uid][0], info[uid][1], tuple(slices))
             for uid, slices in groups.items()]
 
