@@ -162,3 +162,23 @@ def test_int8_runs_the_shipped_int8_models_on_onnxruntime(phantom_file, tmp_path
     assert main(["predict", str(phantom_file), "-o", str(tmp_path / "t"), "--int8",
                  "--backend", "torch"]) == 2
     assert "onnxruntime" in capsys.readouterr().err and not (tmp_path / "t").exists()
+
+
+def test_truncated_nifti_nifti_named_dcm_and_two_series(phantom_file, tmp_path, capsys):
+    from tests.io.dicom_factory import write_series
+
+    nifti = write_volume(read_volume(phantom_file), tmp_path / "whole.nii", compress=False)
+    data = nifti.read_bytes()
+    (tmp_path / "cut.nii").write_bytes(data[: len(data) // 2])
+    (tmp_path / "image.dcm").write_bytes(data)
+    stored = np.zeros((2, 8, 8), np.uint16)
+    write_series(tmp_path / "two" / "a", stored, [(0, 0, 0), (0, 0, 2)])
+    write_series(tmp_path / "two" / "b", stored, [(0, 0, 0), (0, 0, 2)])
+    expected = {"cut.nii": "is truncated", "image.dcm": "is not a DICOM CT image",
+                "two": "holds 2 DICOM image series"}
+    for name, message in expected.items():
+        out = tmp_path / f"out-{name}"
+        assert main(["predict", str(tmp_path / name), "-o", str(out)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+        assert not out.exists()

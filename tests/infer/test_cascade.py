@@ -8,7 +8,7 @@ from livseg.infer import Cascade, CascadeSettings
 from livseg.io import Volume
 from livseg.metrics.overlap import Confusion, overlap_scores
 
-from .threshold_stages import block_volume, threshold_stage
+from .threshold_stages import LIVER_HU, TUMOUR_HU, block_volume, threshold_stage
 
 DIRECTIONS = {
     "identity": (1, 0, 0, 0, 1, 0, 0, 0, 1),
@@ -70,3 +70,22 @@ def test_one_and_two_slice_volumes(slices):
     assert result.labels.shape == thin.shape
     assert _dice(result.labels.array >= 1, expected[10:10 + slices] >= 1) > 0.95
     assert _dice(result.labels.array == 2, expected[10:10 + slices] == 2) > 0.9
+
+
+def test_thick_slices():
+    volume, expected = block_volume(DIRECTIONS["ras-like"], spacing=(0.8, 1.1, 8.0))
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7)).segment(volume)
+    assert _dice(result.labels.array >= 1, expected >= 1) > 0.95
+    assert _dice(result.labels.array == 2, expected == 2) > 0.9
+
+
+def test_a_liver_touching_every_border_of_the_volume():
+    volume, _ = block_volume(DIRECTIONS["identity"])
+    array = np.full(volume.shape, LIVER_HU, np.int16)  # the liver fills the whole volume
+    array[8:14, 12:21, 13:20] = TUMOUR_HU
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7)).segment(
+        volume.with_array(array))
+    assert (result.labels.array >= 1).mean() > 0.99
+    assert result.roi is not None and result.roi.start == (0, 0, 0)
+    assert result.roi.stop == volume.shape
+    assert _dice(result.labels.array == 2, array == TUMOUR_HU) > 0.9
