@@ -25,7 +25,8 @@ from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
 
-OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png", "segmentation.dcm")
+OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png")  # always written
+OPTIONAL_FILES = ("segmentation.dcm",)  # on request; also never overwritten silently
 
 
 def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: str = "auto",
@@ -108,9 +109,9 @@ def _check_output_folder(input_path: Path, out_dir: Path, overwrite: bool) -> No
         raise LivsegInputError("exists and is not a folder", out_dir)
     inside = Path(input_path).resolve()
     if out_dir.resolve() == inside or out_dir.resolve() in inside.parents and any(
-            (out_dir / name).resolve() == inside for name in OUTPUT_FILES):
+            (out_dir / name).resolve() == inside for name in OUTPUT_FILES + OPTIONAL_FILES):
         raise LivsegInputError("would overwrite the input", out_dir)
-    present = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    present = [name for name in OUTPUT_FILES + OPTIONAL_FILES if (out_dir / name).exists()]
     if present and not overwrite:
         raise LivsegInputError(f"already holds {present[0]}; use --overwrite to replace it",
                                out_dir)

@@ -43,7 +43,7 @@ def build_report(labels: Volume, *, input_path: str, models: list[dict],
 
 
 def _lesions(labels: Volume) -> dict:
-    canonical, reorientation = to_canonical(labels)
+    canonical, reorientation = to_canonical(labels, copy=False)
     tumour = canonical.array == 2
     box = mask_bbox(tumour, None, 1)  # labelling only the tumours' box: same lesions, faster
     if box is None:

@@ -88,3 +88,15 @@ def test_fill_holes_equals_scipy_in_3d_then_per_slice(seed):
         expected[z] = ndimage.binary_fill_holes(expected[z])
     assert (postprocess.fill_holes(mask) == expected).all()
     assert not postprocess.fill_holes(np.zeros((3, 4, 5), bool)).any()
+
+
+def test_component_labels_are_16_bit_when_they_fit_and_exact_when_not():
+    structure = ndimage.generate_binary_structure(3, 1)
+    few = np.zeros((2, 20, 20), bool)
+    few[:, ::4, ::4] = True
+    labels, count = postprocess.component_labels(few, structure)
+    assert labels.dtype == np.uint16 and count == 25
+    many = np.zeros((1, 600, 600), bool)
+    many[:, ::2, ::2] = True  # 90,000 single-voxel components
+    labels, count = postprocess.component_labels(many, structure)
+    assert count == 90_000 and labels.max() == 90_000

@@ -21,13 +21,11 @@ from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
 from livseg.preprocess import (
     BoundingBox,
-    crop,
     from_canonical,
     mask_bbox,
     resize_in_plane,
     shape_at_pixel_size,
     to_canonical,
-    uncrop,
 )
 
 log = logging.getLogger(__name__)
@@ -81,7 +79,7 @@ class Cascade:
         """Label map of ``volume`` on its own grid; ``progress(step, fraction)`` is told."""
         seconds: dict[str, float] = {}
         clock = time.perf_counter()
-        canonical, reorientation = to_canonical(volume)
+        canonical, reorientation = to_canonical(volume, copy=False)
         hu = canonical.array  # kept in its own dtype: slices become float32 batch by batch
         spacing = canonical.spacing_zyx
 
@@ -95,17 +93,21 @@ class Cascade:
         tick("liver_stage")
         liver = postprocess.clean_liver(liver)
         tick("liver_postprocess")
-        tumour = np.zeros_like(liver)
+        labels = liver.astype(np.uint8)
         roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
         if self.tumour is not None and roi is not None:
-            found = self.tumour_mask(crop(hu, roi), spacing, progress)
+            # views of the box, not copies: a huge volume's box is most of it
+            found = self.tumour_mask(hu[roi.slices], spacing, progress)
             tick("tumour_stage")
             # within the ROI (the liver's box + a margin wider than the liver margin): exact
-            tumour = uncrop(postprocess.clean_tumours(
-                found, crop(liver, roi), spacing, self.settings.liver_margin_mm,
-                self.settings.min_lesion_mm3), roi, liver.shape, False)
+            tumour = postprocess.clean_tumours(found, liver[roi.slices], spacing,
+                                               self.settings.liver_margin_mm,
+                                               self.settings.min_lesion_mm3)
+            del found
+            labels[roi.slices][tumour] = 2  # tumour wins over liver (postprocess.label_map)
             tick("tumour_postprocess")
-        labels = from_canonical(postprocess.label_map(liver, tumour), volume, reorientation)
+        del liver
+        labels = from_canonical(labels, volume, reorientation)
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi)
 
@@ -116,16 +118,9 @@ class Cascade:
         matter), resized back and thresholded at 0.5."""
         stage, batch = self.liver, self.settings.batch_size
         small = np.empty((len(hu), *stage.size), np.float32)
-        half = stage.in_channels // 2
-        for start in range(0, len(hu), batch):
-            # 2.5D input needs the neighbours of the batch's first and last slices too
-            low, high = max(0, start - half), min(len(hu), start + batch + half)
-            block = resize_in_plane(hu[low:high], stage.size, is_label=False)
-            probability = stage.probability(block, batch_size=batch, tta=self.settings.tta)
-            stop = min(start + batch, len(hu))
-            small[start:stop] = probability[start - low: stop - low]
-            if progress:
-                progress("liver", stop / len(hu))
+        for start, stop, probability in self._in_batches(stage, hu, stage.size, "liver",
+                                                         progress):
+            small[start:stop] = probability
         if self.settings.liver_slice_smoothing > 1:
             small = ndimage.uniform_filter1d(small, self.settings.liver_slice_smoothing,
                                              axis=0, mode="nearest")
@@ -136,20 +131,29 @@ class Cascade:
         return mask
 
     def tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress=None) -> np.ndarray:
-        """Tumour stage on the liver's box, at the stage's pixel size and back."""
+        """Tumour stage on the liver's box, at the stage's pixel size and back, batch by
+        batch (never the whole box in float32)."""
         stage = self.tumour
-        roi_hu = roi_hu.astype(np.float32, copy=False)
         shape = roi_hu.shape[1:]
         if stage.pixel_mm:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
-        resized = resize_in_plane(roi_hu, shape, is_label=False)
-        done = [0]
+        mask = np.empty(roi_hu.shape, bool)
+        for start, stop, probability in self._in_batches(stage, roi_hu, shape, "tumour",
+                                                         progress):
+            mask[start:stop] = resize_in_plane(probability, roi_hu.shape[1:],
+                                               is_label=False) > 0.5
+        return mask
 
-        def report(count: int) -> None:
-            done[0] += count
+    def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
+                    progress=None):
+        """(start, stop, probability of slices start:stop at ``size``) batch by batch; a
+        2.5D stage also gets the neighbours of each batch's first and last slices."""
+        batch, half = self.settings.batch_size, stage.in_channels // 2
+        for start in range(0, len(hu), batch):
+            low, high = max(0, start - half), min(len(hu), start + batch + half)
+            block = resize_in_plane(hu[low:high], size, is_label=False)
+            probability = stage.probability(block, batch_size=batch, tta=self.settings.tta)
+            stop = min(start + batch, len(hu))
+            yield start, stop, probability[start - low: stop - low]
             if progress:
-                progress("tumour", done[0] / len(roi_hu))
-
-        probability = stage.probability(resized, batch_size=self.settings.batch_size,
-                                        tta=self.settings.tta, progress=report)
-        return resize_in_plane(probability, roi_hu.shape[1:], is_label=False) > 0.5
+                progress(step, stop / len(hu))

@@ -11,14 +11,27 @@ from scipy.spatial import cKDTree
 from livseg.preprocess import crop, mask_bbox, uncrop
 
 
+def component_labels(mask: np.ndarray, structure: np.ndarray) -> tuple[np.ndarray, int]:
+    """``ndimage.label`` into 16-bit labels where they suffice (half the memory of the
+    default 32 bits: a 512x512x1000 liver box is 0.5 GB less), 32-bit otherwise."""
+    try:
+        labels = np.empty(mask.shape, np.uint16)
+        count = ndimage.label(mask, structure=structure, output=labels)
+    except RuntimeError:  # more than 65,535 components
+        labels, count = ndimage.label(mask, structure=structure)
+    return labels, int(count)
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 26-connected component of a bool mask (empty stays empty)."""
-    labels, count = ndimage.label(mask, structure=np.ones((3,) * mask.ndim, bool))
+    labels, count = component_labels(mask, np.ones((3,) * mask.ndim, bool))
     if count <= 1:
         return labels > 0
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    return labels == int(np.argmax(sizes))
+    largest = np.equal(labels, int(np.argmax(sizes)))
+    del labels
+    return largest
 
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -35,7 +48,7 @@ def _filled(mask: np.ndarray, structure: np.ndarray, open_axes: tuple[int, ...])
     """``mask`` with every background region that does not reach the array's faces across
     ``open_axes`` added: what ``binary_fill_holes`` gives with ``structure`` (face-connected
     background), by one labelling instead of repeated dilations."""
-    background, count = ndimage.label(~mask, structure=structure)
+    background, count = component_labels(~mask, structure)
     if count == 0:
         return mask.copy()
     faces = [np.take(background, index, axis=axis) for axis in open_axes for index in (0, -1)]
@@ -50,7 +63,7 @@ def clean_liver(liver: np.ndarray) -> np.ndarray:
     box = mask_bbox(liver, None, 1)  # work on the mask's box only: same result, less time
     if box is None:
         return np.zeros(liver.shape, bool)
-    organ = largest_component(crop(liver, box))
+    organ = largest_component(liver[box.slices])  # a view: no copy of a huge mask
     inner = mask_bbox(organ, None, 1)
     solid = uncrop(fill_holes(crop(organ, inner)), inner, organ.shape, False)
     return uncrop(solid, box, liver.shape, False)
@@ -86,7 +99,7 @@ def clean_tumours(tumour: np.ndarray, liver: np.ndarray, spacing_zyx: tuple[floa
     """Tumour voxels inside the liver grown by ``liver_margin_mm``, without 26-connected
     lesions smaller than ``min_lesion_mm3``."""
     kept = within_mm(tumour, liver, spacing_zyx, liver_margin_mm)
-    labels, count = ndimage.label(kept, structure=np.ones((3, 3, 3), bool))
+    labels, count = component_labels(kept, np.ones((3, 3, 3), bool))
     if count == 0:
         return kept
     voxel_mm3 = float(np.prod(spacing_zyx))

@@ -63,16 +63,19 @@ def restore_array(array: np.ndarray, reorientation: Reorientation) -> np.ndarray
     return np.transpose(out, tuple(range(lead)) + tuple(lead + int(a) for a in inverse))
 
 
-def to_canonical(volume: Volume) -> tuple[Volume, Reorientation]:
+def to_canonical(volume: Volume, copy: bool = True) -> tuple[Volume, Reorientation]:
     """``volume`` in canonical axial orientation, with the geometry updated to match.
 
     Returns the reoriented volume (same physical voxels, same world coordinates) and the
-    :class:`Reorientation` that :func:`from_canonical` needs to undo it.
+    :class:`Reorientation` that :func:`from_canonical` needs to undo it. With ``copy=False``
+    its array is a strided view of the input's (no memory; for readers of a huge volume).
     """
     reorientation = canonical_reorientation(volume.direction)
     if reorientation.is_identity:
         return volume, reorientation
-    array = np.ascontiguousarray(reorient_array(volume.array, reorientation))
+    array = reorient_array(volume.array, reorientation)
+    if copy:
+        array = np.ascontiguousarray(array)
     old_direction = volume.direction_matrix
     spacing_zyx = np.asarray(volume.spacing_zyx)
     # new array axis i comes from old array axis axes[i]; ITK index axis = 2 - array axis

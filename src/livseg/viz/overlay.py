@@ -39,8 +39,8 @@ def choose_axial_slices(labels: np.ndarray, count: int) -> list[int]:
 def save_overlay(ct: Volume, labels: Volume, path: Path, count: int = 8,
                  title: str = "") -> Path:
     """Write the overlay montage of ``labels`` (0/1/2) on ``ct`` (same grid) to ``path``."""
-    canonical_ct, _ = to_canonical(ct)
-    canonical_labels = to_canonical(labels)[0].array
+    canonical_ct, _ = to_canonical(ct, copy=False)
+    canonical_labels = to_canonical(labels, copy=False)[0].array
     image = canonical_ct.array
     spacing_z, spacing_y, spacing_x = canonical_ct.spacing_zyx
     views = [(f"axial {z}", _view(image[z], canonical_labels[z], spacing_y, spacing_x,
