@@ -45,11 +45,22 @@ def test_spacing_comes_from_positions_along_an_oblique_normal(tmp_path):
     np.testing.assert_allclose(volume.direction_matrix[:, 2], normal, atol=1e-6)
 
 
-def test_uneven_spacing_is_reported(tmp_path):
-    write_series(tmp_path, _stored(n=4), [(0, 0, z) for z in (0.0, 2.0, 4.0, 8.0)])
+def test_a_missing_slice_is_interpolated_onto_an_even_grid(tmp_path):
+    stored = _stored(n=4)
+    write_series(tmp_path, stored, [(0, 0, z) for z in (0.0, 2.0, 4.0, 8.0)], intercept=0.0)
     volume = read_volume(tmp_path)
-    assert any("uneven slice spacing" in note for note in volume.notes)
-    assert volume.spacing[2] == pytest.approx(8.0 / 3)
+    assert any("uneven slice spacing" in note and "resampled to 5 slices" in note
+               for note in volume.notes)
+    assert volume.shape[0] == 5 and volume.spacing[2] == pytest.approx(2.0)
+    hu = volume.array.astype(float)
+    assert (hu[[0, 1, 2, 4]] == stored.astype(float)).all()  # the slices that are there
+    np.testing.assert_allclose(hu[3], np.rint((stored[2].astype(float) + stored[3]) / 2))
+
+
+def test_a_hole_of_many_slices_is_refused(tmp_path):
+    write_series(tmp_path, _stored(n=4), [(0, 0, z) for z in (0.0, 2.0, 4.0, 14.0)])
+    with pytest.raises(LivsegInputError, match="gap of 10 mm between slices 2 and 3"):
+        read_volume(tmp_path)
 
 
 def test_gantry_tilt_is_reported(tmp_path):

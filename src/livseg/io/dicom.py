@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 #: Relative deviation of a slice gap from the mean gap above which spacing is "uneven".
 UNEVEN_SPACING_TOLERANCE = 0.01
+#: A gap wider than this many usual (median) gaps is a hole no interpolation should bridge.
+LARGEST_GAP_RATIO = 4.0
 #: Angle (degrees) between the slice normal and the stacking direction that counts as tilt.
 GANTRY_TILT_TOLERANCE_DEG = 0.05
 
@@ -146,9 +148,18 @@ def _order_and_check(series: DicomSeries, folder: Path) -> tuple[list[DicomSlice
     if gaps.min() < 1e-3:
         raise LivsegInputError("two slices of the series lie at the same position", folder)
     mean_gap = (heights[-1] - heights[0]) / (len(ordered) - 1)
+    median_gap = float(np.median(gaps))
+    if gaps.max() > LARGEST_GAP_RATIO * median_gap:
+        k = int(np.argmax(gaps))
+        raise LivsegInputError(f"has a gap of {gaps[k]:.3g} mm between slices {k} and {k + 1} "
+                               f"(the usual gap is {median_gap:.3g} mm): too many slices are "
+                               "missing to rebuild the volume", folder)
     if np.abs(gaps - mean_gap).max() > UNEVEN_SPACING_TOLERANCE * mean_gap:
+        count = int(round((heights[-1] - heights[0]) / median_gap)) + 1
         notes.append(f"uneven slice spacing: gaps from {gaps.min():.3g} to {gaps.max():.3g} mm "
-                     f"(missing slices?); using the mean gap {mean_gap:.4g} mm")
+                     f"(missing slices?); resampled to {count} slices every "
+                     f"{(heights[-1] - heights[0]) / (count - 1):.4g} mm, linearly along the "
+                     "slice normal")
     stacking = ordered[-1].position - ordered[0].position
     cosine = float(np.clip(stacking @ normal / np.linalg.norm(stacking), -1.0, 1.0))
     tilt = math.degrees(math.acos(cosine))
@@ -193,13 +204,33 @@ def ordered_series(source: str | Path, uid: str | None = None
     return series, ordered, notes
 
 
+def _evenly_spaced(array: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Slices at ``heights`` (mm along the normal, increasing from 0), unchanged when evenly
+    spaced, else linearly interpolated onto an even grid at the median gap (the inverse of
+    this step is the same interpolation back to the original heights)."""
+    gaps = np.diff(heights)
+    mean_gap = heights[-1] / (len(heights) - 1)
+    if np.abs(gaps - mean_gap).max() <= UNEVEN_SPACING_TOLERANCE * mean_gap:
+        return array, heights
+    count = int(round(heights[-1] / float(np.median(gaps)))) + 1
+    target = np.linspace(0.0, heights[-1], count)
+    upper = np.clip(np.searchsorted(heights, target, side="right"), 1, len(heights) - 1)
+    lower = upper - 1
+    weight = ((target - heights[lower]) / (heights[upper] - heights[lower]))[:, None, None]
+    mixed = array[lower] * (1.0 - weight) + array[upper] * weight
+    if np.issubdtype(array.dtype, np.integer):
+        mixed = np.rint(mixed)
+    return mixed.astype(array.dtype), target
+
+
 def read_dicom_series(source: str | Path, uid: str | None = None) -> Volume:
     """Read the one CT series in a folder (or a single DICOM file), or the series ``uid``,
     as a Volume in HU.
 
     Slices are ordered by their position along the slice normal; the slice spacing is taken
-    from the positions. Uneven spacing and gantry tilt are logged and kept in
-    ``Volume.notes``.
+    from the positions. Unevenly spaced slices (missing ones) are resampled onto an even
+    grid, refused when a gap is wider than LARGEST_GAP_RATIO usual gaps; this and gantry
+    tilt are logged and kept in ``Volume.notes``.
     """
     folder = Path(source)
     _, ordered, notes = ordered_series(folder, uid)
@@ -216,8 +247,10 @@ def read_dicom_series(source: str | Path, uid: str | None = None) -> Volume:
                                "slice headers", folder)
     first = ordered[0]
     normal = _slice_normal(first.orientation)
+    heights = np.array([float((s.position - first.position) @ normal) for s in ordered])
     if len(ordered) > 1:
-        slice_gap = float((ordered[-1].position - first.position) @ normal) / (len(ordered) - 1)
+        array, heights = _evenly_spaced(array, heights)
+        slice_gap = float(heights[-1] / (len(heights) - 1))
     else:
         slice_gap = first.slice_thickness or 1.0
     direction = np.column_stack([first.orientation[:3], first.orientation[3:], normal])

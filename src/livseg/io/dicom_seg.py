@@ -37,8 +37,9 @@ def write_dicom_seg(labels: Volume, series_folder: Path, path: Path,
 
     _, ordered, _ = ordered_series(series_folder, series_uid)
     if len(ordered) != labels.shape[0]:
-        raise LivsegInputError(f"has {len(ordered)} slices; the label map has "
-                               f"{labels.shape[0]}", series_folder)
+        raise LivsegInputError(f"has {len(ordered)} unevenly spaced slices, resampled to "
+                               f"{labels.shape[0]} for segmentation; a DICOM SEG needs one "
+                               "frame per source slice", series_folder)
     sources = [_with_identity(pydicom.dcmread(s.path)) for s in ordered]  # z of the labels
     algorithm = hd.AlgorithmIdentificationSequence(
         name="livseg cascade of two Mobile U-Nets", version=__version__,
