@@ -417,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                "512x512x150 phantom")
     bench.add_argument("--cascade-slices", type=int, default=150,
                        help="slices of the phantom CT for the cascade timing (0: skip)")
-    bench.add_argument("--large-slices", type=int, default=500,
+    bench.add_argument("--large-slices", type=int, default=1000,
                        help="slices of the phantom CT for the memory check (0: skip)")
     bench.add_argument("--repeats", type=int, default=3, help="cascade runs (median kept)")
     bench.set_defaults(run=_cmd_bench)

@@ -29,7 +29,7 @@ TARGETS = {"params": 1_000_000, "gmacs": 1.0, "speedup_vs_unet": 5.0, "cascade_s
 
 def run_bench(*, archs=ARCHS, size: int = 256, batch: int = 4, seconds: float = 3.0,
               threads: int | None = None, ct: Path | None = None, cascade_slices: int = 150,
-              large_slices: int | None = 500, repeats: int = 3, log=print) -> dict:
+              large_slices: int | None = 1000, repeats: int = 3, log=print) -> dict:
     """Measure everything; returns the JSON document (shape in DESIGN.md)."""
     threads = threads or usable_cores()
     result = {"machine": describe_machine(threads), "settings": {
