@@ -90,6 +90,7 @@ class Cascade:
             clock = now
 
         liver = self.liver_mask(hu, progress)
+        self.liver.release()
         tick("liver_stage")
         liver = postprocess.clean_liver(liver)
         tick("liver_postprocess")
@@ -98,6 +99,7 @@ class Cascade:
         if self.tumour is not None and roi is not None:
             # views of the box, not copies: a huge volume's box is most of it
             found = self.tumour_mask(hu[roi.slices], spacing, progress)
+            self.tumour.release()
             tick("tumour_stage")
             # within the ROI (the liver's box + a margin wider than the liver margin): exact
             tumour = postprocess.clean_tumours(found, liver[roi.slices], spacing,

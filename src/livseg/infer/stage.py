@@ -96,6 +96,10 @@ class Stage:
                 "livseg_version": self.description["livseg_version"],
                 "validation_dice": self.description["validation"].get("dice")}
 
+    def release(self) -> None:
+        """Memory the network kept between batches goes back (call when a volume is done)."""
+        self.runner.release()
+
     def probability(self, slices_hu: np.ndarray, *, batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None) -> np.ndarray:
         """(Z, H, W) HU slices -> (Z, H, W) float32 probability of the stage's foreground."""

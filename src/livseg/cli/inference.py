@@ -1,0 +1,146 @@
+"""``predict``, ``explain`` and ``demo``: the cascade on CTs."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from pathlib import Path
+
+from livseg.errors import LivsegInputError
+from livseg.infer.runners import BACKENDS, onnxruntime_available
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from livseg.infer import Cascade, CascadeSettings
+    from livseg.predict import case_inputs, case_name, predict_file
+
+    if not args.input.exists():
+        raise LivsegInputError("does not exist", args.input)
+    if args.int8 and (args.liver_weights or args.tumour_weights):
+        raise LivsegInputError("--int8 picks the shipped int8 models; give your own with "
+                               "--liver-weights/--tumour-weights FILE.int8.onnx instead")
+    _torch_settings(args.backend, args.device, args.threads)
+    cases = case_inputs(args.input)
+    cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
+        tta=args.tta, batch_size=args.batch_size, min_lesion_mm3=args.min_lesion_mm3),
+        liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+        backend=args.backend, threads=args.threads, int8=args.int8)
+    failures = 0
+    for case in cases:
+        out = args.out / case_name(case) if len(cases) > 1 else args.out
+        try:
+            with _progress_bar(case_name(case), enabled=len(cases) == 1) as progress:
+                report = predict_file(case, out, cascade, overwrite=args.overwrite,
+                                      mesh=args.mesh, progress=progress,
+                                      dicom_seg=args.dicom_seg, series=args.series)
+        except LivsegInputError as error:
+            if len(cases) == 1:
+                raise
+            failures += 1
+            print(f"livseg: error: {error}", file=sys.stderr)
+            continue
+        print(f"{case}: liver {report['liver_volume_ml']:.1f} ml, tumour "
+              f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
+              f"{report['seconds']['total']:.1f} s -> {out}/")
+    return 2 if failures else 0
+
+
+def _torch_settings(backend: str, device: str, threads: int | None) -> None:
+    """Threads and device checks for torch, only where torch will run (onnxruntime takes
+    its threads per session): with the onnx backend torch is never imported."""
+    if backend == "onnx" or (backend == "auto" and device == "cpu"
+                             and onnxruntime_available()):
+        return
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if device == "cuda" and not torch.cuda.is_available():
+        raise LivsegInputError("--device cuda was asked for, but no CUDA device is available")
+
+
+@contextlib.contextmanager
+def _progress_bar(name: str, enabled: bool):
+    """A tqdm bar over the cascade's two stages (only on a terminal)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=200, desc=name, unit="%", disable=not (enabled and sys.stderr.isatty()),
+               bar_format="{desc}: {bar} {percentage:3.0f}% [{elapsed}<{remaining}]")
+    offsets = {"liver": 0, "tumour": 100}
+
+    def progress(step: str, fraction: float) -> None:
+        bar.n = offsets.get(step, 0) + round(100 * fraction)
+        bar.set_description(f"{name} ({step})")
+        bar.refresh()
+
+    try:
+        yield progress
+    finally:
+        bar.close()
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from livseg.infer import Cascade
+    from livseg.io import read_volume
+    from livseg.viz.explain import explain_slice
+
+    if args.out.exists() and not args.overwrite:
+        raise LivsegInputError("exists; use --overwrite to replace it", args.out)
+    volume = read_volume(args.input)
+    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+                              backend="torch")  # gradients: torch only
+    written = explain_slice(volume, cascade, args.slice, args.out)
+    print(f"slice {written['slice']}: {len(written['files'])} pictures in {args.out}/")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from livseg.demo import run_demo
+
+    run_demo(args.out)
+    return 0
+
+
+def register(commands) -> None:
+    predict = commands.add_parser("predict", help="segment the liver and tumours of CTs")
+    predict.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file, DICOM series folder, "
+                                                  "or a folder of image files")
+    predict.add_argument("-o", "--out", type=Path, required=True,
+                         help="output folder (one subfolder per case for a folder of files)")
+    predict.add_argument("--tta", action="store_true", help="flip test-time augmentation")
+    predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    predict.add_argument("--threads", type=int, help="CPU threads for the networks")
+    predict.add_argument("--backend", choices=BACKENDS, default="auto",
+                         help="auto (default): onnxruntime on CPU when installed, else torch")
+    predict.add_argument("--dicom-seg", action="store_true",
+                         help="DICOM input: also write segmentation.dcm, a DICOM SEG")
+    predict.add_argument("--series", metavar="UID",
+                         help="the series to read from a DICOM folder holding several")
+    predict.add_argument("--int8", action="store_true",
+                         help="the shipped int8 models (onnxruntime): about 2x faster networks")
+    predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")
+    predict.add_argument("--mesh", choices=("stl", "ply"),
+                         help="also write liver and tumour surfaces (patient mm)")
+    predict.add_argument("--min-lesion-mm3", type=float, default=20.0,
+                         help="drop tumour components smaller than this")
+    predict.add_argument("--overwrite", action="store_true",
+                         help="replace the results already in the output folder")
+    predict.add_argument("--liver-weights", type=Path,
+                         help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
+    predict.add_argument("--tumour-weights", type=Path,
+                         help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
+    predict.set_defaults(run=_cmd_predict)
+
+    explain = commands.add_parser("explain", help="feature maps and Grad-CAM of one slice")
+    explain.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    explain.add_argument("--slice", type=int, help="canonical axial slice, counted from the "
+                                                   "feet (default: the one with most liver)")
+    explain.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    explain.add_argument("--overwrite", action="store_true")
+    explain.add_argument("--liver-weights", type=Path)
+    explain.add_argument("--tumour-weights", type=Path)
+    explain.set_defaults(run=_cmd_explain)
+
+    demo = commands.add_parser("demo", help="run the main job on built-in data")
+    demo.add_argument("--out", type=Path, default=Path("livseg-demo"))
+    demo.set_defaults(run=_cmd_demo)

@@ -1,0 +1,100 @@
+"""``train`` and ``prepare``: training one stage, caching its data."""
+from __future__ import annotations
+
+import argparse
+import signal
+from pathlib import Path
+
+from livseg.errors import LivsegInputError
+
+
+def _train_config(args: argparse.Namespace):
+    from livseg.train.checkpoint import read_checkpoint
+    from livseg.train.config import TrainConfig
+
+    if args.resume:  # the run's own recipe; only how long and where may change
+        recipe = read_checkpoint(args.out / "last.pt")["training"]["recipe"]
+        changes = {"epochs": args.epochs, "device": args.device, "threads": args.threads,
+                   "patience": args.patience}
+        return TrainConfig(**{**recipe, **{k: v for k, v in changes.items() if v is not None}})
+    overrides = {"stage": args.stage, "arch": args.arch, "data": args.data,
+                 "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                 "seed": args.seed, "device": args.device, "threads": args.threads,
+                 "init_from": str(args.init_from) if args.init_from else None,
+                 "max_steps_per_epoch": args.max_steps, "patience": args.patience}
+    if args.config:
+        return TrainConfig.from_file(args.config, **overrides)
+    return TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _stop_training(signum, frame) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+
+    from livseg.train.loop import train
+
+    # SIGTERM (schedulers, torchrun) and SIGINT (Ctrl-C, also when started in the
+    # background, where the shell ignores it) both save and stop
+    signal.signal(signal.SIGTERM, _stop_training)
+    signal.signal(signal.SIGINT, _stop_training)
+
+    if not args.resume and args.data is None and args.config is None:
+        raise LivsegInputError("--data (or --config) is needed unless --resume")
+    if args.resume and not (args.out / "last.pt").exists():
+        raise LivsegInputError("has no last.pt to resume from", args.out)
+    if not args.resume and (args.out / "last.pt").exists():
+        raise LivsegInputError("already holds a run (last.pt); use --resume to continue it "
+                               "or choose another --out", args.out)
+    config = _train_config(args)
+    last = train(config, args.out, resume=args.resume)
+    if last:
+        print(f"epoch {last['epoch']}: validation Dice {last['val_dice']:.4f}, "
+              f"accuracy {last['val_accuracy']:.4f}, sensitivity {last['val_sensitivity']:.4f}, "
+              f"specificity {last['val_specificity']:.4f}; run in {args.out}/")
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from livseg.train.sources import load_data
+
+    data = load_data(args.data, stage=args.stage, window=tuple(args.window),
+                     size=(args.size, args.size), seed=args.seed, pixel_mm=args.pixel_mm)
+    data.save(args.out)
+    print(f"wrote {args.out}: {len(data)} slices of {data.size[0]}x{data.size[1]} from "
+          f"{len(set(data.volume_ids.tolist()))} volumes (window {data.window} HU)")
+    return 0
+
+
+def register(commands) -> None:
+    train = commands.add_parser("train", help="train one stage of the cascade")
+    train.add_argument("--stage", choices=("liver", "tumour"))
+    train.add_argument("--arch", choices=("mobileunet", "unet", "resunet"))
+    train.add_argument("--data", help="phantom[:N], a slice folder, LiTS/MSD folder, .npz "
+                                      "cache; join several with +")
+    train.add_argument("--out", type=Path, required=True, help="run folder")
+    train.add_argument("--config", type=Path, help="JSON file of TrainConfig settings")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--lr", type=float)
+    train.add_argument("--seed", type=int)
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--threads", type=int)
+    train.add_argument("--max-steps", type=int, help="cap the batches per epoch")
+    train.add_argument("--patience", type=int,
+                       help="stop after this many epochs without a better validation Dice")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
+    train.set_defaults(run=_cmd_train)
+
+    prepare = commands.add_parser("prepare", help="cache training slices as one .npz")
+    prepare.add_argument("--data", required=True)
+    prepare.add_argument("--stage", choices=("liver", "tumour"), default="liver")
+    prepare.add_argument("--out", type=Path, required=True, help="the .npz to write")
+    prepare.add_argument("--size", type=int, default=256)
+    prepare.add_argument("--window", type=float, nargs=2, default=(0.0, 255.0))
+    prepare.add_argument("--seed", type=int, default=0)
+    prepare.add_argument("--pixel-mm", type=float, default=None,
+                         help="tumour stage: in-plane pixel size of the liver region")
+    prepare.set_defaults(run=_cmd_prepare)
