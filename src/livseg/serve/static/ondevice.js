@@ -15,6 +15,8 @@
   function models() {
     if (!loaded) {
       ort.env.wasm.wasmPaths = "/static/vendor/";
+      // threads need cross-origin isolation, which the server sets up (COOP/COEP headers)
+      ort.env.wasm.numThreads = self.crossOriginIsolated ? Math.min(4, navigator.hardwareConcurrency || 1) : 1;
       const one = async (stage) => ({
         description: await (await fetch(`/models/${stage}.json`)).json(),
         session: await ort.InferenceSession.create(`/models/${stage}.onnx`,
@@ -210,6 +212,7 @@
     nv.setDrawOpacity(Number(document.getElementById("opacity").value));
     const totalMs = performance.now() - started, voxelMl = sx * sy * sz / 1000;
     window.livseg.onDevice = { slices: nz, networkMsPerSlice: networkMs / networkSlices, totalMs,
+                               threads: ort.env.wasm.numThreads,
                                liverVoxels, tumourVoxels };
     say(`on-device: liver ${(liverVoxels * voxelMl).toFixed(1)} ml, tumour ` +
         `${(tumourVoxels * voxelMl).toFixed(1)} ml; ${nz} slices in ` +
