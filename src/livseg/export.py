@@ -25,22 +25,22 @@ import torch
 
 from livseg.errors import LivsegInputError
 from livseg.infer import Stage
+from livseg.infer.runners import OnnxRunner, pad_edge
 from livseg.io.text import file_sha256, staged_folder, write_json
-from livseg.models.blocks import PaddedCore, pad_to_multiple
+from livseg.models.blocks import PaddedCore
 
 OPSET = 17
 CALIBRATION_SLICES = 48  # slices the int8 quantisation sees
 CHECK_SLICES = 16  # further slices, unseen by the calibration, for the int8 check
 
 
-def _onnxruntime():
+def _require_onnx() -> None:
     try:
         import onnx  # noqa: F401  (torch's exporter needs it)
-        import onnxruntime
+        import onnxruntime  # noqa: F401
     except ImportError:
         raise LivsegInputError("ONNX export needs onnx and onnxruntime "
                                "(pip install onnx onnxruntime)") from None
-    return onnxruntime
 
 
 def _export(model: torch.nn.Module, channels: int, size: tuple[int, int], target) -> int:
@@ -59,7 +59,7 @@ def _export(model: torch.nn.Module, channels: int, size: tuple[int, int], target
 def onnx_bytes(model: torch.nn.Module, description: dict) -> tuple[bytes, int]:
     """A checkpoint's network as ONNX bytes (for ``--backend onnx`` with a .pt file) and
     its size multiple."""
-    _onnxruntime()
+    _require_onnx()
     buffer = io.BytesIO()
     multiple = _export(model, int(description["input"]["in_channels"]),
                        tuple(description["input"]["size"]), buffer)
@@ -72,21 +72,20 @@ def export_stage(stage: Stage, folder: Path, seed: int = 0,
     """Write ``<stage>.onnx`` and ``<stage>.json`` to ``folder``, and with ``calibration``
     slices ((N, C, H, W) float32, as the network sees them; from ``calibration_source``)
     the int8 pair too; returns the JSON contents."""
-    onnxruntime = _onnxruntime()
+    _require_onnx()
     model = stage.model
     path = folder / f"{stage.name}.onnx"
     multiple = _export(model, stage.in_channels, stage.size, str(path))
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    runner = OnnxRunner(path, multiple)
     written = [_describe(stage, path, multiple, "float32",
-                         _compare(model, session, multiple, stage.in_channels, seed))]
+                         _compare(model, runner, stage.in_channels, seed))]
     write_json(path.with_suffix(".json"), written[0])
     if calibration is not None:
         int8_path = folder / f"{stage.name}.int8.onnx"
         _quantise(path, int8_path, calibration[:CALIBRATION_SLICES], multiple)
-        session = onnxruntime.InferenceSession(str(int8_path),
-                                               providers=["CPUExecutionProvider"])
-        check = _compare(model, session, multiple, stage.in_channels, seed)
-        check |= _agreement_on(model, session, multiple, calibration[CALIBRATION_SLICES:])
+        runner = OnnxRunner(int8_path, multiple)
+        check = _compare(model, runner, stage.in_channels, seed)
+        check |= _agreement_on(model, runner, calibration[CALIBRATION_SLICES:])
         written.append(_describe(stage, int8_path, multiple, "int8", check) | {
             "quantisation": {"method": "onnxruntime static, QDQ, per-channel int8 weights, "
                                        "uint8 activations, MinMax calibration",
@@ -120,7 +119,7 @@ def _quantise(source: Path, target: Path, slices: np.ndarray, multiple: int) -> 
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    padded = pad_to_multiple(torch.from_numpy(slices), multiple).numpy()
+    padded = pad_edge(slices, multiple)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -143,12 +142,7 @@ def _quantise(source: Path, target: Path, slices: np.ndarray, multiple: int) -> 
             root.setLevel(level)
 
 
-def _run(session, x: np.ndarray, multiple: int) -> np.ndarray:
-    padded = pad_to_multiple(torch.from_numpy(x), multiple).numpy()
-    return session.run(None, {"image": padded})[0][..., : x.shape[-2], : x.shape[-1]]
-
-
-def _compare(model, session, multiple: int, channels: int, seed: int) -> dict:
+def _compare(model, runner: OnnxRunner, channels: int, seed: int) -> dict:
     """onnxruntime against torch on random input and on a smooth CT-like image."""
     generator = torch.Generator().manual_seed(seed)
     random = torch.rand(2, channels, 75, 93, generator=generator)
@@ -160,17 +154,17 @@ def _compare(model, session, multiple: int, channels: int, seed: int) -> dict:
     for x in (random, ct_like):
         with torch.no_grad():
             expected = model(x).numpy()
-        got = _run(session, x.numpy(), multiple)
+        got = runner.logits(x.numpy())
         worst = max(worst, float(np.abs(got - expected).max()))
         agreement.append(float((got.argmax(1) == expected.argmax(1)).mean()))
     return {"max_abs_logit_difference": worst, "argmax_agreement": min(agreement)}
 
 
-def _agreement_on(model, session, multiple: int, slices: np.ndarray) -> dict:
+def _agreement_on(model, runner: OnnxRunner, slices: np.ndarray) -> dict:
     """Foreground Dice between torch and onnxruntime masks on real slices."""
     with torch.no_grad():
         expected = model(torch.from_numpy(slices)).numpy().argmax(1) == 1
-    got = _run(session, slices, multiple).argmax(1) == 1
+    got = runner.logits(slices).argmax(1) == 1
     total = expected.sum() + got.sum()
     return {"real_slices": len(slices),
             "foreground_dice_vs_torch": float(2 * (expected & got).sum() / total) if total

@@ -106,7 +106,7 @@ class Cascade:
                                                self.settings.liver_margin_mm,
                                                self.settings.min_lesion_mm3)
             del found
-            labels[roi.slices][tumour] = 2  # tumour wins over liver (postprocess.label_map)
+            labels[roi.slices] = postprocess.label_map(liver[roi.slices], tumour)
             tick("tumour_postprocess")
         del liver
         labels = from_canonical(labels, volume, reorientation)

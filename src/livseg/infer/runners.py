@@ -85,11 +85,18 @@ class OnnxRunner:
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         height, width = batch.shape[-2:]
-        m = self.size_multiple
-        pad = ((0, 0), (0, 0), (0, -height % m), (0, -width % m))
-        x = np.pad(np.asarray(batch, np.float32), pad, mode="edge") if any(
-            p[1] for p in pad) else np.ascontiguousarray(batch, np.float32)
+        x = pad_edge(batch, self.size_multiple)
         return self.session.run(None, {self.input_name: x})[0][..., :height, :width]
+
+
+def pad_edge(batch: np.ndarray, multiple: int) -> np.ndarray:
+    """float32 (..., H, W) padded at the bottom and right, repeating the last row and column,
+    to multiples of ``multiple`` (the padding rule of an exported model's JSON)."""
+    height, width = batch.shape[-2:]
+    pad = [(0, 0)] * (batch.ndim - 2) + [(0, -height % multiple), (0, -width % multiple)]
+    batch = np.asarray(batch, np.float32)
+    return np.pad(batch, pad, mode="edge") if pad[-1][1] or pad[-2][1] else \
+        np.ascontiguousarray(batch)
 
 
 def choose_backend(requested: str, device: str, path: str | Path | None) -> str:

@@ -91,7 +91,8 @@ def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
     with staged_folder(out) as staging:
         image = resize_in_plane(hu[slice_index][None], cascade.liver.size, is_label=False)[0]
         written["files"] += _save_stage(staging, "liver", cascade.liver, image)
-        box = mask_bbox(liver[slice_index], canonical.spacing_zyx[1:], 10.0)
+        box = mask_bbox(liver[slice_index], canonical.spacing_zyx[1:],
+                        cascade.settings.roi_margin_mm)
         if cascade.tumour is not None and box is not None:
             roi = crop(hu[slice_index], box)
             if cascade.tumour.pixel_mm:
