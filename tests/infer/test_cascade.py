@@ -89,3 +89,18 @@ def test_a_liver_touching_every_border_of_the_volume():
     assert result.roi is not None and result.roi.start == (0, 0, 0)
     assert result.roi.stop == volume.shape
     assert _dice(result.labels.array == 2, array == TUMOUR_HU) > 0.9
+
+
+@pytest.mark.parametrize("recipe, passes", [({}, 3), ({"flip_probability": 0.5}, 3),
+                                            ({"flip_probability": 0.0}, 1),
+                                            ({"augment": False}, 1)])
+def test_tta_flips_only_as_the_network_was_trained(recipe, passes):
+    stage = threshold_stage("liver")
+    stage.description["training"] = {"recipe": recipe}
+    calls = []
+    forward = stage.runner.logits
+    stage.runner.logits = lambda batch: calls.append(batch.shape) or forward(batch)
+    slices = np.random.default_rng(0).uniform(-100, 300, (4, 16, 20)).astype(np.float32)
+    with_tta = stage.probability(slices, batch_size=4, tta=True)
+    assert len(calls) == passes
+    np.testing.assert_allclose(with_tta, stage.probability(slices, tta=False), atol=1e-6)

@@ -96,6 +96,15 @@ class Stage:
                 "livseg_version": self.description["livseg_version"],
                 "validation_dice": self.description["validation"].get("dice")}
 
+    @property
+    def tta_flips(self) -> tuple[tuple[int, ...], ...]:
+        """The flips of test-time augmentation: those this network was trained with. A network
+        trained without flips relies on the canonical orientation, so it gets none."""
+        recipe = self.description.get("training", {}).get("recipe", {})
+        if not recipe.get("augment", True) or recipe.get("flip_probability", 0.5) <= 0:
+            return ((),)
+        return TTA_FLIPS
+
     def release(self) -> None:
         """Memory the network kept between batches goes back (call when a volume is done)."""
         self.runner.release()
@@ -115,7 +124,7 @@ class Stage:
         return out
 
     def _forward(self, batch: np.ndarray, tta: bool) -> np.ndarray:
-        flips = TTA_FLIPS if tta else ((),)
+        flips = self.tta_flips if tta else ((),)
         total = np.zeros((len(batch), *batch.shape[-2:]), np.float32)
         for axes in flips:
             logits = self.runner.logits(np.flip(batch, axes) if axes else batch)

@@ -32,6 +32,7 @@ class TrainConfig:
     dice_weight: float = 1.0
     ce_weight: float = 1.0
     augment: bool = True
+    flip_probability: float = 0.5  # per axis; 0 for a network that relies on orientation
     patience: int = 10  # epochs without a better validation Dice before stopping
     min_delta: float = 1e-3
     montage_slices: int = 6

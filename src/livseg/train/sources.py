@@ -41,6 +41,12 @@ SLICE_NAME = re.compile(r"(?P<variant>.*?)_?(?P<volume>\d+)_(?P<slice>\d+)\.[A-Z
 #: Slice numbers of different variants of one volume (``flipped_``, ``mirrored_``) are
 #: kept apart by this offset, so that 2.5D neighbours never mix two variants.
 VARIANT_OFFSET = 1_000_000
+#: Slice-name prefixes that say how a slice was turned away from the canonical axial view
+#: (after transposing back), with the array axis that undoes it. In
+#: ../shared/data/lits_slices_256 ("each slice flipped or mirrored") every ``flipped_``
+#: slice has its spine at the top (anterior down) and every ``mirrored_`` slice its liver
+#: on the image's right; reversing rows, respectively columns, makes both canonical.
+VARIANT_FLIP_AXIS = {"flipped": 0, "mirrored": 1}
 
 
 def read_slice_folder(folder: Path, mapping: str = "hu0-255",
@@ -51,7 +57,9 @@ def read_slice_folder(folder: Path, mapping: str = "hu0-255",
     ``flipped_10001_103.jpg`` of ../shared/data/lits_slices_256. ``transposed`` slices are
     stored with rows and columns swapped against the canonical axial view (in that folder
     the spine lies at the left or right edge, not at the bottom); they are transposed back
-    here, so that every network sees canonical slices (up to the flips of augmentation).
+    here. Slices whose name starts with a prefix of :data:`VARIANT_FLIP_AXIS` are flipped
+    back as well, so that every network sees slices in the canonical orientation, the one
+    the cascade gives it at inference.
     """
     from PIL import Image
 
@@ -72,6 +80,9 @@ def read_slice_folder(folder: Path, mapping: str = "hu0-255",
         mask = np.asarray(Image.open(masks_dir / name).convert("L")) > 127
         if transposed:
             pixels, mask = pixels.T, mask.T
+        axis = VARIANT_FLIP_AXIS.get(match["variant"].lower())
+        if axis is not None:
+            pixels, mask = np.flip(pixels, axis), np.flip(mask, axis)
         if size is not None and pixels.shape != tuple(size):
             pixels = resize_in_plane(pixels, size, is_label=False)
             mask = resize_in_plane(mask.astype(np.uint8), size, is_label=True) > 0
