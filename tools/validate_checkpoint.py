@@ -1,46 +1,31 @@
 """Score a checkpoint on the validation volumes it records, as the training loop does
-(pooled over slices) and per volume, without and with flip test-time augmentation.
+(pooled over slices) and per volume, through the cascade's own :class:`Stage`: without
+test-time augmentation and, when the network was trained with flips, with flip TTA.
 Usage: python tools/validate_checkpoint.py CKPT DATA"""
 from __future__ import annotations
 
 import sys
 
 import numpy as np
-import torch
 
+from livseg.infer import Stage
 from livseg.metrics.overlap import Confusion, overlap_scores
-from livseg.train.checkpoint import load_model
+from livseg.preprocess import hu_from_window
 from livseg.train.sources import load_data
 
 
 def main(checkpoint: str, data_spec: str) -> None:
-    model, description = load_model(checkpoint)
-    model = model.to(memory_format=torch.channels_last)
-    size = tuple(description["input"]["size"])
-    data = load_data(data_spec, stage=description["stage"],
-                     window=description["input"]["window_hu"], size=size)
+    stage = Stage.load(checkpoint, backend="torch")
+    description = stage.description
+    data = load_data(data_spec, stage=stage.name, window=stage.window, size=stage.size)
     held_out = set(description["training"]["validation_volumes"])
     part = data.subset(np.isin(data.volume_ids, list(held_out)))
-    target = part.labels >= 1 if description["stage"] == "liver" else part.labels == 2
-    images = torch.from_numpy(part.images.astype(np.float32))[:, None]
-    for flips in ([()], [(), (-1,), (-2,)]):
-        prediction = _predict(model, images, flips)
+    target = part.labels >= 1 if stage.name == "liver" else part.labels == 2
+    hu = hu_from_window(part.images.astype(np.float32), *stage.window)
+    for tta in (False, True) if len(stage.tta_flips) > 1 else (False,):
+        prediction = stage.probability(hu, batch_size=16, tta=tta) >= 0.5
         _report(checkpoint, description, part, held_out, prediction, target,
-                "no TTA" if len(flips) == 1 else "flip TTA (none, left-right, up-down)")
-
-
-@torch.no_grad()
-def _predict(model, images: torch.Tensor, flips) -> np.ndarray:
-    out = []
-    for start in range(0, len(images), 16):
-        batch = images[start:start + 16]
-        probability = sum(
-            model(batch.flip(f).contiguous(memory_format=torch.channels_last))
-            .softmax(1).flip(f) if f else
-            model(batch.contiguous(memory_format=torch.channels_last)).softmax(1)
-            for f in flips)
-        out.append(probability.argmax(1))
-    return torch.cat(out).numpy().astype(bool)
+                "flip TTA (none, left-right, up-down)" if tta else "no TTA")
 
 
 def _report(checkpoint, description, part, held_out, prediction, target, how) -> None:
