@@ -49,6 +49,7 @@ class TrainConfig:
         self.class_weights = tuple(float(w) for w in self.class_weights)  # type: ignore
         if self.stage not in STAGE_FOREGROUND:
             raise LivsegInputError(f"unknown stage {self.stage!r}; use liver or tumour")
+        _check_architecture(self.arch, self.arch_args)
         if self.in_channels < 1 or self.in_channels % 2 == 0:
             raise LivsegInputError("in_channels must be an odd number of slices (1, 3, 5)")
         if self.epochs < 1 or self.batch_size < 1:
@@ -68,5 +69,23 @@ class TrainConfig:
         unknown = set(values) - known
         if unknown:
             raise LivsegInputError(f"has unknown settings: {', '.join(sorted(unknown))}", path)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides.get("arch", values.get("arch")) != values.get("arch"):
+            values.pop("arch_args", None)  # they configure the file's architecture, not this one
+        values.update(overrides)
         return cls(**values)
+
+
+def _check_architecture(arch: str, arch_args: dict) -> None:
+    """A registered network, and arguments its constructor takes."""
+    import inspect
+
+    from livseg.models import MODELS
+
+    if arch not in MODELS:
+        raise LivsegInputError(f"unknown architecture {arch!r}; choose one of {', '.join(MODELS)}")
+    accepted = set(inspect.signature(MODELS[arch]).parameters) - {"in_channels", "num_classes"}
+    unknown = set(arch_args) - accepted
+    if unknown:
+        raise LivsegInputError(f"arch_args {', '.join(sorted(unknown))} do not apply to {arch} "
+                               f"(it takes: {', '.join(sorted(accepted))})")

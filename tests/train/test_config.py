@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from livseg.errors import LivsegInputError
+from livseg.train.config import TrainConfig
+
+
+def test_another_arch_on_the_command_line_drops_the_files_arch_args(tmp_path):
+    path = tmp_path / "liver.json"
+    path.write_text(json.dumps({"arch": "mobileunet", "arch_args": {"width": 1.5},
+                                "flip_probability": 0.0}))
+    assert TrainConfig.from_file(path).arch_args == {"width": 1.5}
+    assert TrainConfig.from_file(path, arch="mobileunet").arch_args == {"width": 1.5}
+    unet = TrainConfig.from_file(path, arch="unet")
+    assert unet.arch == "unet" and unet.arch_args == {} and unet.flip_probability == 0.0
+
+
+def test_arch_args_the_network_does_not_take_are_refused():
+    with pytest.raises(LivsegInputError, match="width do not apply to unet"):
+        TrainConfig(arch="unet", arch_args={"width": 2})
+    with pytest.raises(LivsegInputError, match="unknown architecture"):
+        TrainConfig(arch="vnet")
+    assert TrainConfig(arch="mobileunet", arch_args={"width": 1.5}).arch_args == {"width": 1.5}
