@@ -86,6 +86,17 @@ def test_predict_on_a_real_dicom_series(tmp_path):
     expected = to_canonical(reference)[0].array >= 1
     dice = 2 * (predicted & expected).sum() / (predicted.sum() + expected.sum())
     assert dice > 0.85  # against TotalSegmentator's liver: a golden test, not an accuracy claim
+    assert report["input"]["notes"] == []  # the right way round: no orientation warning
+
+
+def test_a_header_that_does_not_describe_its_image_is_reported(tmp_path, caplog):
+    """lits117_crop has an identity affine on an image that is upside down and mirrored
+    against it: the liver stage, relying on the header, cannot be right, and says why."""
+    out = tmp_path / "out"
+    assert main(["predict", str(shared_file("lits117_crop/volume.nii.gz")), "-o", str(out)]) == 0
+    notes = json.loads((out / "report.json").read_text())["input"]["notes"]
+    assert len(notes) == 2 and "upside down" in notes[0] and "patient's left" in notes[1]
+    assert "upside down" in caplog.text
 
 
 def test_segment_api_on_a_real_ct():

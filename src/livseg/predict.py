@@ -85,7 +85,8 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
         seconds["pictures"] = round(time.perf_counter() - clock, 4)
         seconds["total"] = round(time.perf_counter() - started, 4)
         report = build_report(result.labels, input_path=str(input_path), models=result.models,
-                              seconds=seconds, notes=volume.notes)
+                              seconds=seconds,
+                              notes=[*volume.notes, *result.notes])
         write_json(staging / "report.json", report)
     return report
 

@@ -107,7 +107,9 @@ def register(commands) -> None:
                                                   "or a folder of image files")
     predict.add_argument("-o", "--out", type=Path, required=True,
                          help="output folder (one subfolder per case for a folder of files)")
-    predict.add_argument("--tta", action="store_true", help="flip test-time augmentation (only the flips each network was trained with)")
+    predict.add_argument("--tta", action="store_true",
+                         help="flip test-time augmentation (the flips each network was "
+                              "trained with)")
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     predict.add_argument("--threads", type=int, help="CPU threads for the networks")
     predict.add_argument("--backend", choices=BACKENDS, default="auto",

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from livseg.infer import postprocess
+from livseg.infer.anatomy_check import orientation_warnings
 from livseg.infer.runners import choose_backend
 from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
@@ -47,6 +48,7 @@ class CascadeResult:
     models: list[dict]
     seconds: dict[str, float] = field(default_factory=dict)
     roi: BoundingBox | None = None  # the tumour stage's box, in canonical array indices
+    notes: list[str] = field(default_factory=list)  # warnings for the report
 
 
 class Cascade:
@@ -93,6 +95,9 @@ class Cascade:
         self.liver.release()
         tick("liver_stage")
         liver = postprocess.clean_liver(liver)
+        notes = orientation_warnings(hu, liver)
+        for note in notes:
+            log.warning("%s", note)
         tick("liver_postprocess")
         labels = liver.astype(np.uint8)
         roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
@@ -111,7 +116,7 @@ class Cascade:
         del liver
         labels = from_canonical(labels, volume, reorientation)
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
-        return CascadeResult(labels, models, seconds, roi)
+        return CascadeResult(labels, models, seconds, roi, notes)
 
     def liver_mask(self, hu: np.ndarray, progress=None) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the

@@ -46,6 +46,7 @@ async function showResult(job) {
   $("summary").textContent = `liver ${report.liver_volume_ml.toFixed(1)} ml, tumour ` +
     `${report.tumour_volume_ml.toFixed(1)} ml (${report.tumour_burden_percent.toFixed(2)} % of ` +
     `the liver) in ${report.lesion_count} lesion(s); ${report.seconds.total.toFixed(1)} s on the server`;
+  for (const note of report.input.notes || []) $("summary").textContent += `. Note: ${note}`;
   const body = $("lesions").querySelector("tbody");
   body.replaceChildren(...report.lesions.map((lesion) => {
     const row = document.createElement("tr");
