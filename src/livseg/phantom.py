@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.special import expit
 
 from livseg.io.volume import Volume
 
@@ -140,7 +141,7 @@ def _insert_tumours(hu, labels, liver, spacing_zyx, n_tumours, rng, edge_blur_mm
                    for g, c, s, a in zip(grid, centre, spacing_zyx, axes, strict=True)]
         rho = np.sqrt(sum(o**2 for o in offsets))  # 1 on the tumour surface
         signed_mm = (1.0 - rho) * radius  # approximately mm inside the surface
-        weight = 1.0 / (1.0 + np.exp(-signed_mm / max(edge_blur_mm, 1e-3)))
+        weight = expit(signed_mm / max(edge_blur_mm, 1e-3))  # no overflow far outside
         region = (weight > 0.01) & liver
         kind = TUMOUR_KINDS[number % 3] if number < 3 else str(rng.choice(TUMOUR_KINDS))
         lesion_hu = _tumour_hu(kind, LIVER, signed_mm[region], rng)
