@@ -13,6 +13,9 @@ They warn; they never change the answer (situs inversus is real, and rare).
 from __future__ import annotations
 
 import numpy as np
+from scipy import ndimage
+
+from livseg.preprocess import mask_bbox
 
 BODY_HU = -300.0  # soft tissue and denser: the body, not air or the outside
 BONE_HU = 300.0
@@ -30,36 +33,32 @@ def orientation_warnings(hu: np.ndarray, liver: np.ndarray,
     body = hu[::step] > BODY_HU
     if not body.any():
         return []
-    ys, xs = _centroid_extent(body, axis=1), _centroid_extent(body, axis=2)
+    (_, row, column), (_, height, width) = _centre_and_size(body)
     warnings = []
-    spine_row = _spine_row(hu[::step], body, xs)
-    if spine_row is not None and spine_row < ys[0] - MARGIN_FRACTION * ys[1]:
+    spine_row = _spine_row(hu[::step], body, column, width)
+    if spine_row is not None and spine_row < row - MARGIN_FRACTION * height:
         warnings.append("the spine lies in front of the body's centre: the image looks upside "
                         "down against its header's orientation, and the liver stage relies on "
                         "that orientation (check the header)")
-    if liver.any():
-        liver_column = _centroid_extent(liver, axis=2)[0]
-        if liver_column > xs[0] + MARGIN_FRACTION * xs[1]:
-            warnings.append("the liver found lies on the patient's left: the image may be "
-                            "mirrored against its header's orientation, and the liver stage "
-                            "relies on that orientation (check the header; or situs inversus)")
+    if liver.any() and ndimage.center_of_mass(liver)[2] > column + MARGIN_FRACTION * width:
+        warnings.append("the liver found lies on the patient's left: the image may be "
+                        "mirrored against its header's orientation, and the liver stage "
+                        "relies on that orientation (check the header; or situs inversus)")
     return warnings
 
 
-def _centroid_extent(mask: np.ndarray, axis: int) -> tuple[float, float]:
-    """(centroid, extent) of ``mask`` along ``axis`` of a (z, y, x) array, in voxels."""
-    profile = mask.sum(axis=tuple(a for a in range(3) if a != axis)).astype(np.float64)
-    index = np.nonzero(profile)[0]
-    centroid = float((profile * np.arange(len(profile))).sum() / profile.sum())
-    return centroid, float(index[-1] - index[0] + 1)
+def _centre_and_size(mask: np.ndarray) -> tuple[tuple[float, ...], tuple[int, ...]]:
+    """Centre of mass and bounding-box size of a non-empty (z, y, x) mask, in voxels."""
+    box = mask_bbox(mask)
+    return ndimage.center_of_mass(mask), tuple(b - a for a, b in zip(box.start, box.stop,
+                                                                      strict=True))
 
 
-def _spine_row(hu: np.ndarray, body: np.ndarray, columns: tuple[float, float]) -> float | None:
+def _spine_row(hu: np.ndarray, body: np.ndarray, column: float, width: float) -> float | None:
     """The mean row of dense bone in the middle third of the body's width, if enough."""
-    centre, width = columns
-    low = int(max(0, centre - width * CENTRAL_FRACTION / 2))
-    high = int(centre + width * CENTRAL_FRACTION / 2) + 1
+    low = int(max(0, column - width * CENTRAL_FRACTION / 2))
+    high = int(column + width * CENTRAL_FRACTION / 2) + 1
     bone = (hu[:, :, low:high] > BONE_HU) & body[:, :, low:high]
     if bone.sum() < MIN_BONE_VOXELS:
         return None
-    return _centroid_extent(bone, axis=1)[0]
+    return float(ndimage.center_of_mass(bone)[1])

@@ -23,12 +23,25 @@ def build_model(name: str, in_channels: int = 1, num_classes: int = 2, **kwargs)
     The arguments are kept on the model as ``model.build_args`` so that a checkpoint can
     rebuild it with nothing else.
     """
-    if name not in MODELS:
-        raise KeyError(f"unknown architecture {name!r}; choose one of {', '.join(MODELS)}")
-    model = MODELS[name](in_channels=in_channels, num_classes=num_classes, **kwargs)
+    model = _builder(name)(in_channels=in_channels, num_classes=num_classes, **kwargs)
     model.build_args = {"name": name, "in_channels": in_channels, "num_classes": num_classes,
                         **kwargs}
     return model
+
+
+def unknown_arguments(name: str, kwargs: dict) -> tuple[list[str], list[str]]:
+    """(arguments of ``kwargs`` that network ``name`` does not take, those it takes)."""
+    import inspect
+
+    accepted = sorted(set(inspect.signature(_builder(name)).parameters)
+                      - {"in_channels", "num_classes"})
+    return sorted(set(kwargs) - set(accepted)), accepted
+
+
+def _builder(name: str) -> Callable[..., nn.Module]:
+    if name not in MODELS:
+        raise KeyError(f"unknown architecture {name!r}; choose one of {', '.join(MODELS)}")
+    return MODELS[name]
 
 
 def count_parameters(model: nn.Module) -> int:

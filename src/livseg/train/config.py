@@ -78,14 +78,12 @@ class TrainConfig:
 
 def _check_architecture(arch: str, arch_args: dict) -> None:
     """A registered network, and arguments its constructor takes."""
-    import inspect
+    from livseg.models.registry import unknown_arguments
 
-    from livseg.models import MODELS
-
-    if arch not in MODELS:
-        raise LivsegInputError(f"unknown architecture {arch!r}; choose one of {', '.join(MODELS)}")
-    accepted = set(inspect.signature(MODELS[arch]).parameters) - {"in_channels", "num_classes"}
-    unknown = set(arch_args) - accepted
+    try:
+        unknown, accepted = unknown_arguments(arch, arch_args)
+    except KeyError as error:
+        raise LivsegInputError(error.args[0]) from None
     if unknown:
-        raise LivsegInputError(f"arch_args {', '.join(sorted(unknown))} do not apply to {arch} "
-                               f"(it takes: {', '.join(sorted(accepted))})")
+        raise LivsegInputError(f"arch_args {', '.join(unknown)} do not apply to {arch} "
+                               f"(it takes: {', '.join(accepted)})")
