@@ -24,3 +24,10 @@ def test_arch_args_the_network_does_not_take_are_refused():
     with pytest.raises(LivsegInputError, match="unknown architecture"):
         TrainConfig(arch="vnet")
     assert TrainConfig(arch="mobileunet", arch_args={"width": 1.5}).arch_args == {"width": 1.5}
+
+
+def test_a_bad_setting_in_a_file_names_the_file(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"arch": "unet", "arch_args": {"width": 2}}))
+    with pytest.raises(LivsegInputError, match=r"bad\.json: arch_args width do not apply"):
+        TrainConfig.from_file(path)

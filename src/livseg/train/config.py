@@ -73,7 +73,10 @@ class TrainConfig:
         if overrides.get("arch", values.get("arch")) != values.get("arch"):
             values.pop("arch_args", None)  # they configure the file's architecture, not this one
         values.update(overrides)
-        return cls(**values)
+        try:
+            return cls(**values)
+        except LivsegInputError as error:
+            raise LivsegInputError(error.problem, path) from None
 
 
 def _check_architecture(arch: str, arch_args: dict) -> None:
