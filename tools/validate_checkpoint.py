@@ -1,6 +1,8 @@
 """Score a checkpoint on the validation volumes it records, as the training loop does
 (pooled over slices) and per volume, through the cascade's own :class:`Stage`: without
-test-time augmentation and, when the network was trained with flips, with flip TTA.
+test-time augmentation and, when the network was trained with flips, with flip TTA; then
+how the pooled Dice holds when every slice's intensity is offset (scanners and contrast phases
+differ: the same liver is 40-60 HU brighter in one scan than in another).
 Usage: python tools/validate_checkpoint.py CKPT DATA"""
 from __future__ import annotations
 
@@ -26,6 +28,22 @@ def main(checkpoint: str, data_spec: str) -> None:
         prediction = stage.probability(hu, batch_size=16, tta=tta) >= 0.5
         _report(checkpoint, description, part, held_out, prediction, target,
                 "flip TTA (none, left-right, up-down)" if tta else "no TTA")
+    print("pooled Dice with HU offset: " + ", ".join(
+        f"{offset:+d} {_dice_at_offset(stage, hu, target, offset):.4f}"
+        for offset in HU_OFFSETS))
+
+
+#: Offsets added to every unsaturated pixel: a pixel at the window's edge stands for every
+#: HU beyond it (air, bone), so it stays where it is.
+HU_OFFSETS = (-50, -25, 0, 25, 50)
+
+
+def _dice_at_offset(stage: Stage, hu: np.ndarray, target: np.ndarray, offset: int) -> float:
+    low, high = stage.window
+    inside = (hu > low) & (hu < high)
+    shifted = np.where(inside, np.clip(hu + offset, low, high), hu).astype(np.float32)
+    prediction = stage.probability(shifted, batch_size=16) >= 0.5
+    return overlap_scores(Confusion.of(prediction, target))["dice"]
 
 
 def _report(checkpoint, description, part, held_out, prediction, target, how) -> None:

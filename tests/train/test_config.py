@@ -31,3 +31,15 @@ def test_a_bad_setting_in_a_file_names_the_file(tmp_path):
     path.write_text(json.dumps({"arch": "unet", "arch_args": {"width": 2}}))
     with pytest.raises(LivsegInputError, match=r"bad\.json: arch_args width do not apply"):
         TrainConfig.from_file(path)
+
+
+def test_intensity_augmentation_ranges_are_checked(tmp_path):
+    path = tmp_path / "wide.json"
+    path.write_text(json.dumps({"brightness": 0.2, "contrast_range": [0.7, 1.3]}))
+    config = TrainConfig.from_file(path)
+    assert config.brightness == 0.2 and config.contrast_range == (0.7, 1.3)
+    assert config.as_dict()["contrast_range"] == [0.7, 1.3]
+    for bad in ({"contrast_range": (1.3, 0.7)}, {"contrast_range": (0.0, 1.0)},
+                {"brightness": -0.1}, {"brightness": 1.0}):
+        with pytest.raises(LivsegInputError, match="contrast_range|brightness"):
+            TrainConfig(**bad)

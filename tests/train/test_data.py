@@ -6,7 +6,12 @@ import torch
 from PIL import Image
 
 from livseg.errors import LivsegInputError
-from livseg.train.augment import AugmentConfig, augment_batch, spatial_augment
+from livseg.train.augment import (
+    AugmentConfig,
+    augment_batch,
+    intensity_augment,
+    spatial_augment,
+)
 from livseg.train.losses import DiceCrossEntropyLoss
 from livseg.train.slices import SliceSet, split_by_volume
 from livseg.train.sources import load_data, read_slice_folder
@@ -197,3 +202,13 @@ def test_tumour_stage_refuses_liver_only_masks(tmp_path):
     data.save(cache)
     with pytest.raises(LivsegInputError, match="tumour stage needs tumour labels"):
         train(TrainConfig(stage="tumour", data=str(cache), size=(4, 4)), tmp_path / "run")
+
+
+def test_brightness_offsets_reach_the_configured_range_and_no_further():
+    images = torch.full((256, 1, 8, 8), 0.5)
+    config = AugmentConfig(brightness=0.2, contrast_range=(1.0, 1.0), noise_std=0.0,
+                           blur_probability=0.0)
+    offsets = (intensity_augment(images, config, torch.Generator().manual_seed(0))
+               - 0.5)[:, 0, 0, 0]
+    assert offsets.abs().max() <= 0.2 + 1e-6
+    assert offsets.max() > 0.15 and offsets.min() < -0.15  # beyond the default 0.08

@@ -33,6 +33,8 @@ class TrainConfig:
     ce_weight: float = 1.0
     augment: bool = True
     flip_probability: float = 0.5  # per axis; 0 for a network that relies on orientation
+    brightness: float = 0.08  # random offset of the windowed image, up to +-this (of [0, 1])
+    contrast_range: tuple[float, float] = (0.8, 1.2)  # random contrast about the slice mean
     patience: int = 10  # epochs without a better validation Dice before stopping
     min_delta: float = 1e-3
     montage_slices: int = 6
@@ -47,11 +49,16 @@ class TrainConfig:
         self.size = tuple(int(s) for s in self.size)  # type: ignore[assignment]
         self.window = tuple(float(w) for w in self.window)  # type: ignore[assignment]
         self.class_weights = tuple(float(w) for w in self.class_weights)  # type: ignore
+        self.contrast_range = tuple(float(c) for c in self.contrast_range)  # type: ignore
         if self.stage not in STAGE_FOREGROUND:
             raise LivsegInputError(f"unknown stage {self.stage!r}; use liver or tumour")
         _check_architecture(self.arch, self.arch_args)
         if self.in_channels < 1 or self.in_channels % 2 == 0:
             raise LivsegInputError("in_channels must be an odd number of slices (1, 3, 5)")
+        low, high = self.contrast_range
+        if not (0 < low <= high) or not 0 <= self.brightness < 1:
+            raise LivsegInputError("contrast_range must be 0 < low <= high and brightness in "
+                                   "[0, 1)")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

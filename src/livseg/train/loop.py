@@ -249,7 +249,8 @@ def _train_one_epoch(network, optimizer, scheduler, loss_fn, split: Split, rows,
     """One pass over this rank's ``rows``; returns the pooled train scores and the seconds."""
     network.train()
     device = split.images.device
-    augment = AugmentConfig(flip_probability=config.flip_probability)
+    augment = AugmentConfig(flip_probability=config.flip_probability,
+                            brightness=config.brightness, contrast_range=config.contrast_range)
     steps = len(rows) // config.batch_size
     loss_sum, counts = torch.zeros((), device=device), torch.zeros(4, device=device)
     started = time.perf_counter()
