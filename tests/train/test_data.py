@@ -9,6 +9,7 @@ from livseg.errors import LivsegInputError
 from livseg.train.augment import (
     AugmentConfig,
     augment_batch,
+    elastic_displacement,
     intensity_augment,
     spatial_augment,
 )
@@ -158,6 +159,29 @@ def test_augmentation_moves_image_and_labels_together():
     agreement = ((warped[:, 0] > 0.5).long() == warped_labels).float().mean()
     assert agreement > 0.97
     assert not torch.equal(warped_labels, labels)
+
+
+def test_elastic_deformation_bends_image_and_labels_together_and_keeps_the_border():
+    still = AugmentConfig(rotate_deg=0, shift_fraction=0, scale_range=(1, 1),
+                          flip_probability=0)
+    elastic = AugmentConfig(rotate_deg=0, shift_fraction=0, scale_range=(1, 1),
+                            flip_probability=0, elastic_sigma=0.03)
+    labels = torch.zeros(4, 64, 64, dtype=torch.long)
+    labels[:, 16:48, 20:44] = 1
+    images = labels[:, None].float()
+    unchanged = spatial_augment(images, labels, still, torch.Generator().manual_seed(0))
+    assert torch.equal(unchanged[1], labels)
+    warped, warped_labels = spatial_augment(images, labels, elastic,
+                                            torch.Generator().manual_seed(0))
+    assert ((warped[:, 0] > 0.5).long() == warped_labels).float().mean() > 0.97
+    moved = (warped_labels != labels).flatten(1).sum(1)
+    assert (moved > 20).all()  # every sample's square is bent, by a few pixels
+    assert ((warped_labels == 1).flatten(1).sum(1) > 0.7 * 32 * 24).all()
+    offsets = elastic_displacement(4, (64, 64), elastic, torch.Generator().manual_seed(1), "cpu")
+    assert offsets.shape == (4, 64, 64, 2)
+    border = torch.cat([offsets[:, 0], offsets[:, -1], offsets[:, :, 0], offsets[:, :, -1]], 1)
+    assert border.abs().max() < 1e-6 < offsets.abs().max()
+    assert 0.01 < offsets.std() < 0.06  # of the same order as 2 * elastic_sigma, in grid units
 
 
 def test_augmentation_is_repeatable_with_the_same_generator():

@@ -1,8 +1,10 @@
 """Augmentation of whole batches as tensors (on the GPU when the batch is there).
 
-As in the paper: rotation, flipping and shifting; beyond it: scaling and intensity changes
-(contrast, brightness, noise, blur). One affine warp per sample moves image and labels
-together (bilinear for the image, nearest for the labels).
+As in the paper: rotation, flipping and shifting; beyond it: scaling, an optional smooth
+elastic deformation (as in Ronneberger et al.'s U-Net: random displacements on a coarse grid,
+interpolated to every pixel) and intensity changes (contrast, brightness, noise, blur). One
+warp per sample moves image and labels together (bilinear for the image, nearest for the
+labels).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ class AugmentConfig:
     brightness: float = 0.08
     noise_std: float = 0.03
     blur_probability: float = 0.15
+    elastic_sigma: float = 0.0  # std of the displacements, as a fraction of the image; 0: off
+    elastic_points: int = 5  # control points per side on which displacements are drawn
 
 
 def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:
@@ -44,11 +48,29 @@ def spatial_augment(images: torch.Tensor, labels: torch.Tensor, config: AugmentC
     theta = torch.stack([torch.stack([cos * flip_x, -sin, shift[:, 0]], dim=1),
                          torch.stack([sin, cos * flip_y, shift[:, 1]], dim=1)], dim=1)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    if config.elastic_sigma > 0:
+        grid = grid + elastic_displacement(n, images.shape[-2:], config, generator, device)
     warped = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros",
                            align_corners=False)
     warped_labels = F.grid_sample(labels[:, None].float(), grid, mode="nearest",
                                   padding_mode="zeros", align_corners=False)
     return warped, warped_labels[:, 0].round().to(labels.dtype)
+
+
+def elastic_displacement(n: int, size, config: AugmentConfig, generator: torch.Generator,
+                         device) -> torch.Tensor:
+    """Smooth random (N, H, W, 2) offsets in grid_sample's [-1, 1] units.
+
+    Gaussian displacements (std ``elastic_sigma`` of the image's extent) on an
+    ``elastic_points`` x ``elastic_points`` grid, interpolated bicubically to every pixel;
+    the grid's outer points stay still, so the image's border does not move.
+    """
+    points = config.elastic_points
+    coarse = torch.zeros(n, 2, points, points, device=device)
+    inner = torch.randn((n, 2, points - 2, points - 2), generator=generator, device=device)
+    coarse[:, :, 1:-1, 1:-1] = inner * 2 * config.elastic_sigma
+    dense = F.interpolate(coarse, size=tuple(size), mode="bicubic", align_corners=True)
+    return dense.permute(0, 2, 3, 1)
 
 
 def _gaussian_kernel(sigma: float, device) -> torch.Tensor:

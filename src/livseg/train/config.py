@@ -35,6 +35,7 @@ class TrainConfig:
     flip_probability: float = 0.5  # per axis; 0 for a network that relies on orientation
     brightness: float = 0.08  # random offset of the windowed image, up to +-this (of [0, 1])
     contrast_range: tuple[float, float] = (0.8, 1.2)  # random contrast about the slice mean
+    elastic: float = 0.0  # std of smooth elastic displacements, fraction of the slice; 0: off
     patience: int = 10  # epochs without a better validation Dice before stopping
     min_delta: float = 1e-3
     montage_slices: int = 6
@@ -59,6 +60,8 @@ class TrainConfig:
         if not (0 < low <= high) or not 0 <= self.brightness < 1:
             raise LivsegInputError("contrast_range must be 0 < low <= high and brightness in "
                                    "[0, 1)")
+        if not 0 <= self.elastic <= 0.1:
+            raise LivsegInputError("elastic must be in [0, 0.1] (a fraction of the slice)")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

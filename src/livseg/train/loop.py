@@ -250,7 +250,8 @@ def _train_one_epoch(network, optimizer, scheduler, loss_fn, split: Split, rows,
     network.train()
     device = split.images.device
     augment = AugmentConfig(flip_probability=config.flip_probability,
-                            brightness=config.brightness, contrast_range=config.contrast_range)
+                            brightness=config.brightness, contrast_range=config.contrast_range,
+                            elastic_sigma=config.elastic)
     steps = len(rows) // config.batch_size
     loss_sum, counts = torch.zeros((), device=device), torch.zeros(4, device=device)
     started = time.perf_counter()
