@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,12 @@ def test_intensity_augmentation_ranges_are_checked(tmp_path):
     for bad_elastic in (-0.01, 0.5):
         with pytest.raises(LivsegInputError, match="elastic must be in"):
             TrainConfig(elastic=bad_elastic)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_every_shipped_recipe_is_a_valid_config(path):
+    config = TrainConfig.from_file(path)
+    assert config.stage in ("liver", "tumour") and config.epochs >= 1
+    if config.init_from:  # a fine-tune names the file it starts from, inside the project
+        assert (path.parents[1] / config.init_from).is_file()
