@@ -44,6 +44,9 @@ def test_intensity_augmentation_ranges_are_checked(tmp_path):
                 {"brightness": -0.1}, {"brightness": 1.0}):
         with pytest.raises(LivsegInputError, match="contrast_range|brightness"):
             TrainConfig(**bad)
+
+
+def test_elastic_deformation_size_is_checked():
     assert TrainConfig(elastic=0.03).elastic == 0.03
     for bad_elastic in (-0.01, 0.5):
         with pytest.raises(LivsegInputError, match="elastic must be in"):
