@@ -36,14 +36,19 @@ $(CHROMIUM):
 		apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
 		|| echo "WARNING: apt could not install chromium; the browser tests will skip"
 
-demo: $(STAMP)
+# the demo vendors the web page's libraries too, so that `livseg serve` works after it
+demo: $(STAMP) $(VENDOR)
 	$(BIN)/livseg demo --out livseg-demo
 
+# hypothesis is seeded: CI passes or fails the same way every time (fuzz with another
+# seed, or none, by hand: pytest tests/io/test_fuzz.py --hypothesis-seed=N)
+HYPOTHESIS_SEED := --hypothesis-seed=0
+
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(HYPOTHESIS_SEED)
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" $(HYPOTHESIS_SEED)
 
 lint: setup
 	$(BIN)/ruff check src tests

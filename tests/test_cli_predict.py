@@ -95,8 +95,10 @@ def test_a_header_that_does_not_describe_its_image_is_reported(tmp_path, caplog)
     out = tmp_path / "out"
     assert main(["predict", str(shared_file("lits117_crop/volume.nii.gz")), "-o", str(out)]) == 0
     notes = json.loads((out / "report.json").read_text())["input"]["notes"]
-    assert len(notes) == 2 and "upside down" in notes[0] and "patient's left" in notes[1]
+    assert len(notes) == 3 and "upside down" in notes[1] and "patient's left" in notes[2]
     assert "upside down" in caplog.text
+    # the crop holds part of a liver only, and what the stage finds there is small
+    assert "outside the 300-4000 ml of an adult liver" in notes[0]
 
 
 def test_segment_api_on_a_real_ct():

@@ -15,6 +15,7 @@ FILES = {
     "@niivue/niivue": ["dist/niivue.umd.js"],
     "onnxruntime-web": ["dist/ort.wasm.min.js", "dist/ort-wasm-simd-threaded.mjs",
                         "dist/ort-wasm-simd-threaded.wasm"],
+    "swagger-ui-dist": ["swagger-ui-bundle.js", "swagger-ui.css"],  # the API page, /docs
 }
 
 
@@ -30,8 +31,9 @@ def main() -> int:
                      f"{', '.join(Path(n).name for n in files)} |")
     lines += ["", "Copied from the npm registry's packages by tools/vendor_web.py; the "
               "licence texts are those of each package's repository: NiiVue "
-              "(https://github.com/niivue/niivue, BSD-2-Clause) and ONNX Runtime "
-              "(https://github.com/microsoft/onnxruntime, MIT)."]
+              "(https://github.com/niivue/niivue, BSD-2-Clause), ONNX Runtime "
+              "(https://github.com/microsoft/onnxruntime, MIT) and Swagger UI "
+              "(https://github.com/swagger-api/swagger-ui, Apache-2.0)."]
     (VENDOR / "LICENSES.md").write_text("\n".join(lines) + "\n")
     return 0
 

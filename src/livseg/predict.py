@@ -18,9 +18,15 @@ from pathlib import Path
 
 from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeResult, CascadeSettings
-from livseg.io import read_volume, write_volume
+from livseg.io import DEFAULT_LIMITS, ReadLimits, write_volume
 from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name, image_suffix
-from livseg.io.text import staged_folder, write_json
+from livseg.io.hu_check import read_ct
+from livseg.io.text import (
+    check_writable_folder,
+    output_bytes_estimate,
+    staged_folder,
+    write_json,
+)
 from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -52,10 +58,12 @@ def case_inputs(path: Path) -> list[Path]:
 
 def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
                  mesh: str | None = None, progress=None, dicom_seg: bool = False,
-                 series: str | None = None) -> dict:
+                 series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Segment one case and write its output folder; returns the report. With ``dicom_seg``
     (DICOM input only) the folder also gets ``segmentation.dcm``, a DICOM SEG referencing
-    the source series; ``series`` picks one series of a folder holding several."""
+    the source series; ``series`` picks one series of a folder holding several; ``limits``
+    bound what is read. An output folder that cannot be written, or whose disk is too full
+    for the results, is refused before the cascade runs."""
     from livseg.report import build_report
     from livseg.viz.overlay import save_overlay
 
@@ -63,8 +71,10 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
     if dicom_seg and not is_dicom_input(input_path):
         raise LivsegInputError("--dicom-seg needs a DICOM series as input", input_path)
     _check_output_folder(input_path, out_dir, overwrite)
+    check_writable_folder(out_dir)
     started = time.perf_counter()
-    volume = read_volume(input_path, series)
+    volume = read_ct(input_path, series, limits)
+    check_writable_folder(out_dir, output_bytes_estimate(volume.array.size))
     seconds = {"read": round(time.perf_counter() - started, 4)}
     result = cascade.segment(volume, progress=progress)
     seconds |= result.seconds

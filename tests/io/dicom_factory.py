@@ -12,8 +12,9 @@ def write_series(folder: Path, stored: np.ndarray, positions: list[tuple[float, 
                  *, slope: float = 1.0, intercept: float = -1024.0, modality: str = "CT",
                  orientation=(1.0, 0.0, 0.0, 0.0, 1.0, 0.0), pixel_spacing=(0.8, 0.7),
                  series_uid: str | None = None, names: list[str] | None = None,
-                 image_type=("ORIGINAL", "PRIMARY", "AXIAL")) -> str:
-    """One file per slice of ``stored`` (z, rows, cols uint16 stored values); returns the UID."""
+                 image_type=("ORIGINAL", "PRIMARY", "AXIAL"), rescale: bool = True) -> str:
+    """One file per slice of ``stored`` (z, rows, cols uint16 stored values); returns the UID.
+    ``rescale=False`` leaves out RescaleSlope and RescaleIntercept (raw stored values)."""
     folder.mkdir(parents=True, exist_ok=True)
     series_uid = series_uid or generate_uid()
     study_uid, frame_of_reference = generate_uid(), generate_uid()
@@ -43,8 +44,9 @@ def write_series(folder: Path, stored: np.ndarray, positions: list[tuple[float, 
         ds.BitsAllocated = ds.BitsStored = 16
         ds.HighBit = 15
         ds.PixelRepresentation = 0
-        ds.RescaleSlope = slope
-        ds.RescaleIntercept = intercept
+        if rescale:
+            ds.RescaleSlope = slope
+            ds.RescaleIntercept = intercept
         ds.PixelData = np.ascontiguousarray(pixels.astype(np.uint16)).tobytes()
         ds.save_as(folder / name, enforce_file_format=True)
     return series_uid

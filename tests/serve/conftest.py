@@ -23,7 +23,7 @@ def ct_file(tmp_path_factory):
 
 def make_client(tmp_path, cascade_factory=None, **settings) -> TestClient:
     app = create_app(ServeSettings(jobs_dir=tmp_path / "jobs", **settings), cascade_factory)
-    return TestClient(app)
+    return TestClient(app, base_url="http://127.0.0.1")  # a Host the server trusts
 
 
 def wait_for(client: TestClient, job_id: str, timeout_s: float = 90.0) -> dict:

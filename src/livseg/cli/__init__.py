@@ -6,6 +6,7 @@ One module per group of commands; each registers its subcommands. Exit codes: 0 
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
@@ -15,6 +16,12 @@ from livseg.cli.common import Parser
 from livseg.errors import LivsegInputError
 
 log = logging.getLogger("livseg")
+
+#: OS errors that come from the user's files and disks, not from a bug: exit 2.
+EXPECTED_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                      errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                      errno.ENAMETOOLONG, errno.ENOTEMPTY, errno.EIO, errno.ELOOP,
+                      errno.EMFILE, errno.ENFILE}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,13 +44,26 @@ def main(argv: list[str] | None = None) -> int:
     except LivsegInputError as error:
         print(f"livseg: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in EXPECTED_OS_ERRORS:
+            raise
+        print(f"livseg: error: {_describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("livseg: error: not enough memory for this input on this machine "
+              "(see --max-voxels)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("livseg: interrupted", file=sys.stderr)
         return 130
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def _describe_os_error(error: OSError) -> str:
+    """One line: the file, then what the system said (no traceback)."""
+    reason = error.strerror or str(error)
+    if error.errno == errno.EFBIG:
+        reason += " (the disk or a file-size limit is full)"
+    return f"{error.filename}: {reason}" if error.filename else reason
 
 
 if __name__ == "__main__":

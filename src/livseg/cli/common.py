@@ -1,7 +1,12 @@
-"""What the command modules share: the parser that fails in one line, argument types."""
+"""What the command modules share: the parser that fails in one line, argument types that
+refuse a bad number at the parser (exit 2), the read limits."""
 from __future__ import annotations
 
 import argparse
+import math
+
+from livseg.errors import LivsegInputError
+from livseg.io.limits import MAX_VOXELS, ReadLimits, check_spacing
 
 
 class Parser(argparse.ArgumentParser):
@@ -9,8 +14,66 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+def _number(text: str, kind: type) -> float | int:
+    try:
+        value = kind(text)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value
+
+
+def bounded_int(low: int, high: int | None = None):
+    """An argument type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        value = _number(text, int)
+        if value < low or (high is not None and value > high):
+            span = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be an integer {span}, got {text}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
 def positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text, float)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
     return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or more, got {text}")
+    return value
+
+
+def spacing_mm(text: str) -> float:
+    """One voxel size in mm: positive and at most the largest spacing livseg reads."""
+    value = positive_float(text)
+    try:
+        check_spacing((value, value, value))
+    except LivsegInputError as error:
+        raise argparse.ArgumentTypeError(error.problem.replace("has a", "is a")) from None
+    return value
+
+
+positive_int = bounded_int(1)
+port_number = bounded_int(1, 65535)
+
+
+def add_max_voxels(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-voxels", type=bounded_int(1), default=MAX_VOXELS,
+                        help=f"refuse a CT declaring more voxels than this (default "
+                             f"{MAX_VOXELS:,}); checked from the header before reading")
+
+
+def read_limits(args: argparse.Namespace) -> ReadLimits:
+    return ReadLimits(max_voxels=args.max_voxels)
+
+
+__all__ = ["Parser", "add_max_voxels", "bounded_int", "non_negative_float", "port_number",
+           "positive_float", "positive_int", "read_limits", "spacing_mm"]

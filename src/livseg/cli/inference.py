@@ -6,8 +6,16 @@ import contextlib
 import sys
 from pathlib import Path
 
+from livseg.cli.common import (
+    add_max_voxels,
+    bounded_int,
+    non_negative_float,
+    positive_int,
+    read_limits,
+)
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS, onnxruntime_available
+from livseg.io.text import check_writable_folder
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -19,6 +27,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.int8 and (args.liver_weights or args.tumour_weights):
         raise LivsegInputError("--int8 picks the shipped int8 models; give your own with "
                                "--liver-weights/--tumour-weights FILE.int8.onnx instead")
+    check_writable_folder(args.out)
     _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
     cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
@@ -32,7 +41,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             with _progress_bar(case_name(case), enabled=len(cases) == 1) as progress:
                 report = predict_file(case, out, cascade, overwrite=args.overwrite,
                                       mesh=args.mesh, progress=progress,
-                                      dicom_seg=args.dicom_seg, series=args.series)
+                                      dicom_seg=args.dicom_seg, series=args.series,
+                                      limits=read_limits(args))
         except LivsegInputError as error:
             if len(cases) == 1:
                 raise
@@ -81,12 +91,13 @@ def _progress_bar(name: str, enabled: bool):
 
 def _cmd_explain(args: argparse.Namespace) -> int:
     from livseg.infer import Cascade
-    from livseg.io import read_volume
+    from livseg.io.hu_check import read_ct
     from livseg.viz.explain import explain_slice
 
     if args.out.exists() and not args.overwrite:
         raise LivsegInputError("exists; use --overwrite to replace it", args.out)
-    volume = read_volume(args.input)
+    check_writable_folder(args.out)
+    volume = read_ct(args.input, limits=read_limits(args))
     cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
                               backend="torch")  # gradients: torch only
     written = explain_slice(volume, cascade, args.slice, args.out)
@@ -97,6 +108,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from livseg.demo import run_demo
 
+    check_writable_folder(args.out)
     run_demo(args.out)
     return 0
 
@@ -111,7 +123,7 @@ def register(commands) -> None:
                          help="flip test-time augmentation (the flips each network was "
                               "trained with)")
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    predict.add_argument("--threads", type=int, help="CPU threads for the networks")
+    predict.add_argument("--threads", type=positive_int, help="CPU threads for the networks")
     predict.add_argument("--backend", choices=BACKENDS, default="auto",
                          help="auto (default): onnxruntime on CPU when installed, else torch")
     predict.add_argument("--dicom-seg", action="store_true",
@@ -120,10 +132,11 @@ def register(commands) -> None:
                          help="the series to read from a DICOM folder holding several")
     predict.add_argument("--int8", action="store_true",
                          help="the shipped int8 models (onnxruntime): about 2x faster networks")
-    predict.add_argument("--batch-size", type=int, default=8, help="slices per batch")
+    predict.add_argument("--batch-size", type=bounded_int(1, 1024), default=8,
+                         help="slices per batch (1-1024)")
     predict.add_argument("--mesh", choices=("stl", "ply"),
                          help="also write liver and tumour surfaces (patient mm)")
-    predict.add_argument("--min-lesion-mm3", type=float, default=20.0,
+    predict.add_argument("--min-lesion-mm3", type=non_negative_float, default=20.0,
                          help="drop tumour components smaller than this")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the results already in the output folder")
@@ -131,16 +144,19 @@ def register(commands) -> None:
                          help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
     predict.add_argument("--tumour-weights", type=Path,
                          help="checkpoint (.pt) or exported model (.onnx) instead of the shipped")
+    add_max_voxels(predict)
     predict.set_defaults(run=_cmd_predict)
 
     explain = commands.add_parser("explain", help="feature maps and Grad-CAM of one slice")
     explain.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
-    explain.add_argument("--slice", type=int, help="canonical axial slice, counted from the "
-                                                   "feet (default: the one with most liver)")
+    explain.add_argument("--slice", type=bounded_int(0),
+                         help="canonical axial slice, counted from the feet (default: the one "
+                              "with most liver)")
     explain.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     explain.add_argument("--overwrite", action="store_true")
     explain.add_argument("--liver-weights", type=Path)
     explain.add_argument("--tumour-weights", type=Path)
+    add_max_voxels(explain)
     explain.set_defaults(run=_cmd_explain)
 
     demo = commands.add_parser("demo", help="run the main job on built-in data")

@@ -5,8 +5,16 @@ import argparse
 import logging
 from pathlib import Path
 
-from livseg.cli.common import positive_float
+from livseg.cli.common import (
+    add_max_voxels,
+    bounded_int,
+    read_limits,
+    spacing_mm,
+)
 from livseg.errors import LivsegInputError
+from livseg.io.limits import MAX_VOXELS, ReadLimits, check_declared_size, check_grid
+from livseg.io.text import check_writable_folder
+from livseg.io.volume import IDENTITY_DIRECTION
 
 log = logging.getLogger("livseg")
 
@@ -18,6 +26,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     if (args.images is None) != (args.pictures is None):
         raise LivsegInputError("--images and --pictures go together")
+    for output in (args.json, args.csv):
+        if output is not None:
+            check_writable_folder(output.parent)
+    if args.pictures is not None:
+        check_writable_folder(args.pictures)
     on_case = _comparison_pictures(args.images, args.pictures) if args.pictures else None
     report = evaluation_report(list(evaluate_files(args.pred, args.gt, on_case)))
     print(format_table(report))
@@ -59,7 +72,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
     from livseg.io import read_volume
     from livseg.preprocess import canonical_reorientation
 
-    volume = read_volume(args.input)
+    volume = read_volume(args.input, limits=read_limits(args))
     direction = np.round(volume.direction_matrix, 4).tolist()
     print(f"{args.input}\n  {volume.describe_grid()}\n  origin {volume.origin} mm (LPS)"
           f"\n  direction {direction}\n  values {volume.array.min()} .. {volume.array.max()} "
@@ -73,6 +86,9 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     from livseg.io import write_volume
     from livseg.phantom import make_phantom
 
+    check_declared_size(args.shape[::-1], "--shape", ReadLimits())
+    check_grid(args.shape, args.spacing, (0.0, 0.0, 0.0), IDENTITY_DIRECTION, "--spacing")
+    check_writable_folder(args.out)
     phantom = make_phantom(shape=tuple(args.shape), spacing=tuple(args.spacing),
                            n_tumours=args.tumours, seed=args.seed)
     write_volume(phantom.ct, args.out / "volume.nii.gz")
@@ -95,14 +111,16 @@ def register(commands) -> None:
 
     info = commands.add_parser("info", help="read a CT and describe its grid")
     info.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")
+    add_max_voxels(info)
     info.set_defaults(run=_cmd_info)
 
     phantom = commands.add_parser("phantom", help="write a synthetic abdominal CT and labels")
     phantom.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    phantom.add_argument("--shape", type=int, nargs=3, default=(48, 128, 128),
-                         metavar=("Z", "Y", "X"))
-    phantom.add_argument("--spacing", type=positive_float, nargs=3, default=(2.5, 2.5, 5.0),
+    phantom.add_argument("--shape", type=bounded_int(8, 4096), nargs=3, default=(48, 128, 128),
+                         metavar=("Z", "Y", "X"), help=f"voxels (8-4096 each, at most "
+                                                       f"{MAX_VOXELS:,} in all)")
+    phantom.add_argument("--spacing", type=spacing_mm, nargs=3, default=(2.5, 2.5, 5.0),
                          metavar=("SX", "SY", "SZ"), help="voxel size in mm (x y z)")
-    phantom.add_argument("--tumours", type=int, default=3)
-    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--tumours", type=bounded_int(0, 50), default=3)
+    phantom.add_argument("--seed", type=bounded_int(0), default=0)
     phantom.set_defaults(run=_cmd_phantom)

@@ -5,7 +5,9 @@ import argparse
 import signal
 from pathlib import Path
 
+from livseg.cli.common import bounded_int, positive_float, positive_int
 from livseg.errors import LivsegInputError
+from livseg.io.text import check_writable_folder
 
 
 def _train_config(args: argparse.Namespace):
@@ -47,6 +49,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not args.resume and (args.out / "last.pt").exists():
         raise LivsegInputError("already holds a run (last.pt); use --resume to continue it "
                                "or choose another --out", args.out)
+    check_writable_folder(args.out)
     config = _train_config(args)
     last = train(config, args.out, resume=args.resume)
     if last:
@@ -59,6 +62,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from livseg.train.sources import load_data
 
+    check_writable_folder(args.out.parent)
     data = load_data(args.data, stage=args.stage, window=tuple(args.window),
                      size=(args.size, args.size), seed=args.seed, pixel_mm=args.pixel_mm)
     data.save(args.out)
@@ -75,14 +79,14 @@ def register(commands) -> None:
                                       "cache; join several with +")
     train.add_argument("--out", type=Path, required=True, help="run folder")
     train.add_argument("--config", type=Path, help="JSON file of TrainConfig settings")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--lr", type=float)
-    train.add_argument("--seed", type=int)
+    train.add_argument("--epochs", type=positive_int)
+    train.add_argument("--batch-size", type=bounded_int(1, 4096))
+    train.add_argument("--lr", type=positive_float)
+    train.add_argument("--seed", type=bounded_int(0))
     train.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    train.add_argument("--threads", type=int)
-    train.add_argument("--max-steps", type=int, help="cap the batches per epoch")
-    train.add_argument("--patience", type=int,
+    train.add_argument("--threads", type=positive_int)
+    train.add_argument("--max-steps", type=positive_int, help="cap the batches per epoch")
+    train.add_argument("--patience", type=positive_int,
                        help="stop after this many epochs without a better validation Dice")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
@@ -92,9 +96,9 @@ def register(commands) -> None:
     prepare.add_argument("--data", required=True)
     prepare.add_argument("--stage", choices=("liver", "tumour"), default="liver")
     prepare.add_argument("--out", type=Path, required=True, help="the .npz to write")
-    prepare.add_argument("--size", type=int, default=256)
+    prepare.add_argument("--size", type=bounded_int(16, 4096), default=256)
     prepare.add_argument("--window", type=float, nargs=2, default=(0.0, 255.0))
-    prepare.add_argument("--seed", type=int, default=0)
-    prepare.add_argument("--pixel-mm", type=float, default=None,
+    prepare.add_argument("--seed", type=bounded_int(0), default=0)
+    prepare.add_argument("--pixel-mm", type=positive_float, default=None,
                          help="tumour stage: in-plane pixel size of the liver region")
     prepare.set_defaults(run=_cmd_prepare)

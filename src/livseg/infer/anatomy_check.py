@@ -8,7 +8,10 @@ error. Two cheap anatomical checks catch the usual cases and say so in the repor
 - the spine lies posterior to the body's centre (canonical rows run anterior -> posterior);
 - the liver found lies on the patient's right (canonical columns run right -> left).
 
-They warn; they never change the answer (situs inversus is real, and rare).
+They warn; they never change the answer (situs inversus is real, and rare). So does the
+check of the liver's size: a liver under 300 ml or over 4,000 ml, or one found in several
+large pieces, is most often a CT the networks do not suit (another body part, a clipped or
+mis-scaled image), and the report says so.
 """
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ CENTRAL_FRACTION = 1 / 3
 MIN_BONE_VOXELS = 200
 #: The centroids must differ by this fraction of the body's extent before a warning.
 MARGIN_FRACTION = 0.05
+#: Plausible adult liver volumes (ml): livers of 0.6-3 l are the rule, 4 l is hepatomegaly.
+LIVER_ML = (300.0, 4000.0)
+#: A piece of the liver stage's output this large, besides the largest, is a second organ.
+LARGE_PIECE_ML = 100.0
 
 
 def orientation_warnings(hu: np.ndarray, liver: np.ndarray,
@@ -44,6 +51,31 @@ def orientation_warnings(hu: np.ndarray, liver: np.ndarray,
         warnings.append("the liver found lies on the patient's left: the image may be "
                         "mirrored against its header's orientation, and the liver stage "
                         "relies on that orientation (check the header; or situs inversus)")
+    return warnings
+
+
+def liver_warnings(raw_liver: np.ndarray, liver: np.ndarray,
+                   spacing_zyx: tuple[float, ...]) -> list[str]:
+    """Warnings (possibly none) about the size of the cleaned ``liver`` and the pieces of
+    the stage's ``raw_liver`` output it was taken from (the largest one)."""
+    voxel_ml = float(np.prod(spacing_zyx)) / 1000.0
+    volume_ml = float(liver.sum()) * voxel_ml
+    warnings = []
+    if not liver.any():
+        warnings.append("no liver was found: is this an abdominal CT?")
+    elif not LIVER_ML[0] <= volume_ml <= LIVER_ML[1]:
+        warnings.append(f"the liver found measures {volume_ml:.0f} ml, outside the "
+                        f"{LIVER_ML[0]:g}-{LIVER_ML[1]:g} ml of an adult liver: check the "
+                        "segmentation (is the whole liver in the CT? is it in HU?)")
+    step = 2  # the pieces' sizes on every second voxel: ample for 100 ml
+    labels, count = ndimage.label(raw_liver[::step, ::step, ::step])
+    if count > 1:
+        sizes = np.sort(np.bincount(labels.ravel())[1:])[::-1] * voxel_ml * step**3
+        large = int(np.sum(sizes[1:] >= LARGE_PIECE_ML))
+        if large:
+            warnings.append(f"the liver stage found {large + 1} separate large pieces "
+                            f"({', '.join(f'{v:.0f}' for v in sizes[:large + 1])} ml); only "
+                            "the largest is kept as the liver")
     return warnings
 
 

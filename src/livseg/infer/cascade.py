@@ -16,7 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from livseg.infer import postprocess
-from livseg.infer.anatomy_check import orientation_warnings
+from livseg.infer.anatomy_check import liver_warnings, orientation_warnings
 from livseg.infer.runners import choose_backend
 from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
@@ -91,11 +91,12 @@ class Cascade:
             seconds[step] = round(now - clock, 4)
             clock = now
 
-        liver = self.liver_mask(hu, progress)
+        raw_liver = self.liver_mask(hu, progress)
         self.liver.release()
         tick("liver_stage")
-        liver = postprocess.clean_liver(liver)
-        notes = orientation_warnings(hu, liver)
+        liver = postprocess.clean_liver(raw_liver)
+        notes = [*liver_warnings(raw_liver, liver, spacing), *orientation_warnings(hu, liver)]
+        del raw_liver
         for note in notes:
             log.warning("%s", note)
         tick("liver_postprocess")

@@ -18,6 +18,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
+from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_declared_size, check_grid
 from livseg.io.volume import Volume
 
 if TYPE_CHECKING:
@@ -223,17 +224,20 @@ def _evenly_spaced(array: np.ndarray, heights: np.ndarray) -> tuple[np.ndarray, 
     return mixed.astype(array.dtype), target
 
 
-def read_dicom_series(source: str | Path, uid: str | None = None) -> Volume:
+def read_dicom_series(source: str | Path, uid: str | None = None,
+                      limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
     """Read the one CT series in a folder (or a single DICOM file), or the series ``uid``,
     as a Volume in HU.
 
     Slices are ordered by their position along the slice normal; the slice spacing is taken
     from the positions. Unevenly spaced slices (missing ones) are resampled onto an even
     grid, refused when a gap is wider than LARGEST_GAP_RATIO usual gaps; this and gantry
-    tilt are logged and kept in ``Volume.notes``.
+    tilt are logged and kept in ``Volume.notes``. The slices' declared size is checked
+    against ``limits`` before any pixel is decoded.
     """
     folder = Path(source)
     _, ordered, notes = ordered_series(folder, uid)
+    check_declared_size((ordered[0].columns, ordered[0].rows, len(ordered)), folder, limits)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in ordered])
     try:
@@ -254,8 +258,10 @@ def read_dicom_series(source: str | Path, uid: str | None = None) -> Volume:
     else:
         slice_gap = first.slice_thickness or 1.0
     direction = np.column_stack([first.orientation[:3], first.orientation[3:], normal])
+    spacing = (image.GetSpacing()[0], image.GetSpacing()[1], slice_gap)
+    check_grid(array.shape, spacing, first.position, direction.ravel(), folder)
     for note in notes:
         log.warning("%s: %s", folder, note)
-    return Volume(array=array, spacing=(image.GetSpacing()[0], image.GetSpacing()[1], slice_gap),
+    return Volume(array=array, spacing=spacing,
                   origin=tuple(first.position), direction=tuple(direction.ravel()),
                   notes=tuple(notes))

@@ -11,7 +11,9 @@ import numpy as np
 import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
-from livseg.io.nifti_size import check_nifti_complete
+from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_grid
+from livseg.io.nifti_header import check_nifti_file
+from livseg.io.text_headers import check_metaimage_file, check_nrrd_file
 from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -68,10 +70,18 @@ def case_name(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix else path.name
 
 
-def read_image_file(path: Path) -> Volume:
-    """Read a NIfTI, NRRD or MetaImage file with its geometry."""
-    if image_suffix(path) in (".nii", ".nii.gz"):
-        check_nifti_complete(path)
+_HEADER_CHECKS = {".nii": check_nifti_file, ".nii.gz": check_nifti_file,
+                  ".nrrd": check_nrrd_file, ".nhdr": check_nrrd_file,
+                  ".mha": check_metaimage_file, ".mhd": check_metaimage_file}
+
+
+def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
+    """Read a NIfTI, NRRD or MetaImage file with its geometry.
+
+    Its header is checked first (declared size within ``limits``, where the voxel data
+    lies, a damaged gzip stream), so nothing refused is ever decoded.
+    """
+    _HEADER_CHECKS[image_suffix(path)](path, limits)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -86,6 +96,8 @@ def read_image_file(path: Path) -> Volume:
     elif dimension != 3:
         raise LivsegInputError(f"is a {dimension}D image of size {size}; expected a 3D volume",
                                path)
+    check_grid(size[:3][::-1], reader.GetSpacing()[:3], reader.GetOrigin()[:3],
+               _direction_3d(reader.GetDirection(), dimension), path)
     try:
         image = reader.Execute()
     except RuntimeError as error:
@@ -95,6 +107,11 @@ def read_image_file(path: Path) -> Volume:
     if np.issubdtype(volume.array.dtype, np.floating) and not np.isfinite(volume.array).all():
         raise LivsegInputError("holds NaN or infinite voxel values", path)
     return volume
+
+
+def _direction_3d(direction: tuple[float, ...], dimension: int) -> tuple[float, ...]:
+    """The 3x3 spatial block of a row-major ``dimension`` x ``dimension`` direction."""
+    return tuple(direction[row * dimension + col] for row in range(3) for col in range(3))
 
 
 def write_volume(volume: Volume, path: str | Path, compress: bool = True) -> Path:
@@ -110,7 +127,11 @@ def write_volume(volume: Volume, path: str | Path, compress: bool = True) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
-        sitk.WriteImage(volume_to_sitk(volume), str(staging / path.name), compress)
+        try:
+            sitk.WriteImage(volume_to_sitk(volume), str(staging / path.name), compress)
+        except RuntimeError as error:  # ITK's exception for a failed write (a full disk)
+            raise LivsegInputError(f"could not be written ({_itk_reason(error)}); is the disk "
+                                   "full?", path) from None
         written = sorted(staging.iterdir(), key=lambda p: p.name == path.name)
         for part in written:  # data files first, the header (named like path) last
             os.replace(part, path.parent / part.name)

@@ -7,9 +7,12 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from livseg.errors import LivsegInputError
 
 
 @contextlib.contextmanager
@@ -62,8 +65,6 @@ def write_csv(path: str | Path, rows: list[dict]) -> Path:
 def staged_folder(path: str | Path) -> Iterator[Path]:
     """A temporary folder beside ``path`` that becomes ``path`` on success (replacing a
     previous one); on any error it is removed and ``path`` is left as it was."""
-    import shutil
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
@@ -88,3 +89,28 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_writable_folder(folder: Path, needed_bytes: int = 0) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written, or
+    whose disk has less than ``needed_bytes`` free."""
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise LivsegInputError(f"cannot be created: {existing} is not a folder", folder)
+    try:
+        with tempfile.NamedTemporaryFile(prefix=".livseg-write-check-", dir=existing):
+            pass
+    except OSError as error:
+        raise LivsegInputError(f"cannot be written ({error.strerror or error})",
+                               folder) from None
+    free = shutil.disk_usage(existing).free
+    if free < needed_bytes:
+        raise LivsegInputError(f"has {free / 2**20:.0f} MB free on its disk; the results need "
+                               f"about {needed_bytes / 2**20:.0f} MB", folder)
+
+
+def output_bytes_estimate(voxels: int) -> int:
+    """Room the results of a CT of ``voxels`` voxels may take: the label map uncompressed
+    (its worst case), the pictures and a margin."""
+    return voxels + 32 * 2**20

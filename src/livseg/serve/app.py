@@ -6,28 +6,38 @@ folder) -> 202 ``{"id"}``; ``GET /api/jobs/{id}`` -> status, progress, error, fi
 ``GET /api/jobs/{id}/{file}`` for ``segmentation.nii.gz``, ``report.json``,
 ``overlay.png``, the meshes and ``ct.nii.gz`` (the CT as read, for the viewer).
 ``GET /models/{file}`` serves the shipped ONNX models for the page's on-device mode.
+
+The server answers only requests whose ``Host`` is one of ``allowed_hosts`` (the loopback
+names by default), so a web page elsewhere cannot reach it through DNS rebinding. Uploads
+are read under upload limits: no voxel data in other files, declared sizes checked before
+decoding, the CT checked to be in HU.
 """
 from __future__ import annotations
 
 import contextlib
 import mimetypes
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from livseg import __version__
 from livseg.errors import LivsegInputError
-from livseg.serve.jobs import DOWNLOADS, Job, JobStore, QueueFull
+from livseg.io.limits import MAX_VOXELS, ReadLimits
+from livseg.serve.jobs import DOWNLOADS, Job, JobStore, QueueFull, jobs_root
 from livseg.serve.uploads import UploadError, receive_files, unpack_zip
 
 STATIC = Path(__file__).parent / "static"
 MODEL_FILES = ("liver.onnx", "liver.json", "tumour.onnx", "tumour.json")
+SWAGGER_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")  # vendored by make
+#: The names of this machine a browser uses; anything else is refused (DNS rebinding).
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 mimetypes.add_type("application/wasm", ".wasm")
 mimetypes.add_type("text/javascript", ".mjs")
 
@@ -41,20 +51,27 @@ class ServeSettings:
     jobs_dir: Path | None = None  # default: a new temporary folder
     backend: str = "auto"
     threads: int | None = None
+    max_voxels: int = MAX_VOXELS
+    allowed_hosts: tuple[str, ...] = LOOPBACK_HOSTS
+
+    @property
+    def read_limits(self) -> ReadLimits:
+        return ReadLimits(max_voxels=self.max_voxels, external_data=False)
 
 
 def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> FastAPI:
     """The application; ``cascade_factory`` builds the cascade on first use (default: the
-    shipped weights)."""
+    shipped weights). Job folders left by a previous server (one killed, say) are deleted."""
     from livseg.infer import Cascade
 
     settings = settings or ServeSettings()
     limit = int(settings.max_upload_mb * 2**20)
     own_root = settings.jobs_dir is None
-    root = Path(settings.jobs_dir or tempfile.mkdtemp(prefix="livseg-serve-"))
+    root = jobs_root(settings.jobs_dir)
     factory = cascade_factory or (lambda: Cascade.shipped(backend=settings.backend,
                                                           threads=settings.threads))
-    store = JobStore(root, factory, settings.workers, settings.max_queued, settings.ttl_s)
+    store = JobStore(root, factory, settings.workers, settings.max_queued, settings.ttl_s,
+                     limits=settings.read_limits)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -64,8 +81,10 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
             shutil.rmtree(root, ignore_errors=True)
 
     app = FastAPI(title="livseg", version=__version__, lifespan=lifespan,
-                  description="Liver and liver-tumour segmentation of abdominal CT")
+                  description="Liver and liver-tumour segmentation of abdominal CT",
+                  docs_url=None, redoc_url=None)  # /docs below, from vendored files only
     app.state.jobs = store
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     @app.middleware("http")
     async def isolation(request: Request, call_next):
@@ -81,6 +100,17 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/docs", include_in_schema=False)
+    def api_page():
+        if not all((STATIC / "vendor" / name).is_file() for name in SWAGGER_FILES):
+            return _error(404, "the API page needs Swagger UI, vendored by `make` (run "
+                               "`python tools/vendor_web.py`); the API itself is described "
+                               "at /openapi.json")
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="livseg API",
+                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui.css",
+                                   swagger_favicon_url="data:,")
 
     @app.get("/models/{name}", summary="a shipped ONNX model of the cascade (on-device mode)")
     def model_file(name: str):
@@ -100,7 +130,8 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
         try:
             files = await receive_files(request.headers.get("content-type", ""),
                                         request.stream(), folder / "input", limit)
-            source = await run_in_threadpool(_prepare_input, files, folder / "input", limit)
+            source = await run_in_threadpool(_prepare_input, files, folder / "input", limit,
+                                             settings.read_limits)
             store.submit(Job(job_id, folder, source))
         except UploadError as error:
             shutil.rmtree(folder, ignore_errors=True)
@@ -141,16 +172,17 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
-def _prepare_input(files: list[Path], folder: Path, limit: int) -> Path:
+def _prepare_input(files: list[Path], folder: Path, limit: int, limits: ReadLimits) -> Path:
     """The case to segment: one image file, an unpacked zip, or a folder of DICOM files;
-    read once here so that what is not a CT is refused at upload, with its own name."""
-    from livseg.io import read_volume
+    read once here (under ``limits``) so that what is not a CT in HU is refused at upload,
+    with its own name."""
+    from livseg.io.hu_check import read_ct
 
     source = files[0] if len(files) == 1 else folder
     if len(files) == 1 and files[0].suffix.lower() == ".zip":
         source = unpack_zip(files[0], folder, limit)
     try:
-        read_volume(source)
+        read_ct(source, limits=limits)
     except LivsegInputError as error:
         shown = files[0].name if len(files) == 1 else "the uploaded folder"
         raise UploadError(400, str(error).replace(str(source), shown)) from None

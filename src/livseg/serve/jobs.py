@@ -4,13 +4,17 @@ A job owns one folder: ``input/`` (the upload), ``out/`` (what ``predict_file`` 
 all or nothing) and ``ct.nii.gz`` (the CT as read, for the viewer). Jobs wait in a queue of
 bounded length (a full queue refuses new jobs, the server itself stays responsive); a
 worker's failure marks its job failed and the worker goes on. Finished jobs' folders are
-deleted after ``ttl_s``.
+deleted after ``ttl_s``. A server killed without its clean-up leaves its folders behind;
+the next server deletes them when it starts (:func:`jobs_root`).
 """
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import re
 import shutil
+import tempfile
 import threading
 import time
 import uuid
@@ -18,10 +22,48 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from livseg.errors import LivsegInputError
+from livseg.io.limits import UPLOAD_LIMITS, ReadLimits
 
 log = logging.getLogger(__name__)
 
 DOWNLOADS = ("segmentation.nii.gz", "report.json", "overlay.png", "liver.stl", "tumour.stl")
+_JOB_FOLDER = re.compile(r"[0-9a-f]{32}")
+_RUN_FOLDER = re.compile(r"run-(\d+)-\w+")
+
+
+def jobs_root(jobs_dir: Path | None = None) -> Path:
+    """The folder of this server's jobs, with what earlier servers left there deleted.
+
+    ``jobs_dir`` given: its job folders (from a previous run: this server knows none of
+    them) are deleted. Otherwise a new ``run-PID-*`` folder under one folder per user in
+    the temporary directory; the ``run-*`` folders of servers no longer running go.
+    """
+    if jobs_dir is not None:
+        root = Path(jobs_dir)
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.iterdir():
+            if stale.is_dir() and _JOB_FOLDER.fullmatch(stale.name):
+                shutil.rmtree(stale, ignore_errors=True)
+        return root
+    base = Path(tempfile.gettempdir()) / f"livseg-serve-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if base.is_symlink() or base.stat().st_uid != os.getuid():  # not ours: no clean-up
+        return Path(tempfile.mkdtemp(prefix="livseg-serve-"))
+    for stale in base.iterdir():
+        match = _RUN_FOLDER.fullmatch(stale.name)
+        if match and not _running(int(match.group(1))):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"run-{os.getpid()}-", dir=base))
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class QueueFull(Exception):
@@ -50,7 +92,8 @@ class JobStore:
     """Jobs by id, run by ``workers`` threads with one shared cascade."""
 
     def __init__(self, root: Path, cascade_factory, workers: int = 1, max_queued: int = 8,
-                 ttl_s: float = 3600.0, mesh: str | None = "stl"):
+                 ttl_s: float = 3600.0, mesh: str | None = "stl",
+                 limits: ReadLimits = UPLOAD_LIMITS):
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._cascade_factory = cascade_factory
@@ -59,7 +102,7 @@ class JobStore:
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queued)
-        self.ttl_s, self.mesh = ttl_s, mesh
+        self.ttl_s, self.mesh, self.limits = ttl_s, mesh, limits
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._work, name=f"livseg-worker-{n}",
                                           daemon=True) for n in range(max(1, workers))]
@@ -110,8 +153,10 @@ class JobStore:
                 continue
             job.status = "running"
             try:
-                write_volume(read_volume(job.input), job.folder / "ct.nii.gz")
+                write_volume(read_volume(job.input, limits=self.limits),
+                             job.folder / "ct.nii.gz")
                 predict_file(job.input, job.folder / "out", self.cascade(), mesh=self.mesh,
+                             limits=self.limits,
                              progress=lambda step, fraction, job=job: self._progress(
                                  job, step, fraction))
                 job.progress, job.status = 1.0, "done"

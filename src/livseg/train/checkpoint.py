@@ -8,6 +8,8 @@ also holds what ``--resume`` needs (optimiser, schedule, random states, history)
 from __future__ import annotations
 
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
@@ -55,18 +57,37 @@ def save_checkpoint(path: Path, description: dict, model: nn.Module,
 
 
 def read_checkpoint(path: Path) -> dict:
-    """The checkpoint's contents, or a clear error when it is not a livseg checkpoint."""
+    """The checkpoint's contents, or a clear error when it is not a livseg checkpoint.
+
+    Loaded with ``weights_only=True``: torch's restricted unpickler builds only tensors,
+    plain containers, numbers and strings (all a livseg checkpoint holds, resume state
+    included), so a pickle that would run code is refused before any of it runs.
+    """
     path = Path(path)
     if not path.is_file():
         raise LivsegInputError("does not exist", path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
+        with warnings.catch_warnings():  # torch warns of pickle protocols it may not know
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise LivsegInputError("is not a safe livseg checkpoint: it holds objects beyond "
+                               f"tensors, numbers and strings ({_unpickler_reason(error)}); "
+                               "nothing of it was run", path) from None
     except Exception as error:  # torch raises many kinds for a damaged file
         raise LivsegInputError(f"is not a readable checkpoint ({type(error).__name__})",
                                path) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise LivsegInputError("is not a livseg checkpoint", path)
     return payload
+
+
+def _unpickler_reason(error: Exception) -> str:
+    """The line of torch's weights-only refusal that says what it met."""
+    lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+    lines = [line.split("WeightsUnpickler error:")[-1].strip() for line in lines
+             if not line.startswith(("Please file", "Check the documentation"))]
+    return next((line for line in lines if line), "refused by the unpickler")[:160]
 
 
 def load_model(path: Path) -> tuple[nn.Module, dict]:

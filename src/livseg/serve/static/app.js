@@ -4,11 +4,26 @@
 const $ = (id) => document.getElementById(id);
 const LABELS = { R: [0, 0, 255], G: [0, 255, 0], B: [0, 0, 0], A: [0, 255, 255], I: [0, 1, 2],
                  labels: ["", "liver", "tumour"] };
-const nv = new niivue.Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: true,
+// The viewer and on-device libraries are vendored by `make`; without them the page says so
+// and shows the overlay picture and the report instead of the viewer.
+const hasViewer = typeof niivue !== "undefined";
+const hasOrt = typeof ort !== "undefined";
+const nv = hasViewer ? new niivue.Niivue({ backColor: [0, 0, 0, 1], show3Dcrosshair: true,
                                isRadiologicalConvention: true,  // patient right on the left
-                               multiplanarShowRender: niivue.SHOW_RENDER.ALWAYS });
-const ready = nv.attachToCanvas($("gl"));
-window.livseg = { nv, state: "idle" };  // read by the browser test
+                               multiplanarShowRender: niivue.SHOW_RENDER.ALWAYS }) : null;
+const ready = hasViewer ? nv.attachToCanvas($("gl")) : Promise.resolve();
+window.livseg = { nv, state: "idle", viewer: hasViewer };  // read by the browser test
+
+function degrade() {
+  $("notice").hidden = false;
+  $("notice").textContent = (hasViewer ? "The on-device libraries are missing on this server"
+    : "The viewer's libraries are missing on this server: results are shown as the overlay " +
+      "picture and the report") + " (they are vendored by `make`, or `python " +
+    "tools/vendor_web.py`); on-device mode is off.";
+  if (!hasViewer) { $("views").hidden = true; $("controls").hidden = true; $("gl").hidden = true; }
+  $("ondevice").disabled = true; $("ondevice").checked = false;
+}
+if (!hasViewer || !hasOrt) degrade();
 
 function say(text, fraction) {
   $("message").textContent = text;
@@ -26,7 +41,7 @@ function setView(name) {
 }
 
 function applyWindow() {
-  if (!nv.volumes.length) return;
+  if (!hasViewer || !nv.volumes.length) return;
   const level = Number($("level").value), width = Number($("width").value);
   nv.volumes[0].cal_min = level - width / 2;
   nv.volumes[0].cal_max = level + width / 2;
@@ -36,12 +51,16 @@ function applyWindow() {
 async function showResult(job) {
   await ready;
   const base = `/api/jobs/${job.id}`;
-  await nv.loadVolumes([
-    { url: `${base}/ct.nii.gz`, colormap: "gray" },
-    { url: `${base}/segmentation.nii.gz`, opacity: Number($("opacity").value) },
-  ]);
-  nv.volumes[1].setColormapLabel(LABELS);
-  applyWindow();
+  if (hasViewer) {
+    await nv.loadVolumes([
+      { url: `${base}/ct.nii.gz`, colormap: "gray" },
+      { url: `${base}/segmentation.nii.gz`, opacity: Number($("opacity").value) },
+    ]);
+    nv.volumes[1].setColormapLabel(LABELS);
+    applyWindow();
+  } else {
+    $("picture").src = `${base}/overlay.png`; $("picture").hidden = false;
+  }
   const report = await (await fetch(`${base}/report.json`)).json();
   $("summary").textContent = `liver ${report.liver_volume_ml.toFixed(1)} ml, tumour ` +
     `${report.tumour_volume_ml.toFixed(1)} ml (${report.tumour_burden_percent.toFixed(2)} % of ` +
@@ -70,6 +89,7 @@ async function showResult(job) {
 }
 
 function jumpTo(ras) {
+  if (!hasViewer) return;
   nv.scene.crosshairPos = nv.mm2frac(ras);
   nv.drawScene();
   window.livseg.jumped = ras;
@@ -117,6 +137,7 @@ drop.addEventListener("drop", (e) => {
 document.querySelectorAll("#views button").forEach(
   (b) => b.addEventListener("click", () => setView(b.dataset.view)));
 $("opacity").addEventListener("input", () => {
+  if (!hasViewer) return;
   if (nv.volumes.length > 1) nv.setOpacity(1, Number($("opacity").value));
   nv.setDrawOpacity(Number($("opacity").value));
 });

@@ -1,0 +1,126 @@
+"""Hostile files at the reader: refused from their headers before anything is decoded,
+with one line naming the file; never another file of the machine read in their place."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from livseg.errors import LivsegInputError
+from livseg.io import DEFAULT_LIMITS, UPLOAD_LIMITS, ReadLimits, read_volume, write_volume
+from livseg.io.hu_check import hu_warnings, read_ct
+from tests.io import hostile_files as hostile
+
+
+def _refused(path, words: str, limits=DEFAULT_LIMITS, seconds: float = 10.0):
+    started = time.perf_counter()
+    with pytest.raises(LivsegInputError) as caught:
+        read_volume(path, limits=limits)
+    message = str(caught.value)
+    assert message.startswith(str(path)) and "\n" not in message
+    assert words in message, message
+    assert time.perf_counter() - started < seconds
+    return message
+
+
+@pytest.mark.parametrize("make", [hostile.detached_mha, hostile.detached_nrrd])
+@pytest.mark.parametrize("limits", [DEFAULT_LIMITS, UPLOAD_LIMITS])
+def test_a_header_pointing_at_another_file_of_the_machine_is_refused(tmp_path, make, limits):
+    _refused(make(tmp_path), "/etc/passwd", limits)
+
+
+@pytest.mark.parametrize("make", [hostile.detached_mha, hostile.detached_nrrd])
+def test_a_data_file_in_a_subfolder_or_a_parent_is_not_followed(tmp_path, make):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "data.raw").write_bytes(bytes(256))
+    _refused(make(tmp_path, "sub/data.raw"), "beside the header")
+    (tmp_path / "inner").mkdir()
+    _refused(make(tmp_path / "inner", "../sub/data.raw"), "beside the header")
+
+
+@pytest.mark.parametrize("suffix", [".mhd", ".nhdr"])
+def test_a_data_file_beside_its_header_is_read_on_the_command_line_only(tmp_path, suffix,
+                                                                         oblique_volume):
+    header = write_volume(oblique_volume, tmp_path / f"ct{suffix}")
+    assert len(list(tmp_path.iterdir())) == 2  # the header and its data file
+    volume = read_volume(header)
+    assert (volume.array == oblique_volume.array).all()
+    _refused(header, "keeps its voxel data in another file", UPLOAD_LIMITS)
+
+
+def test_a_data_file_that_links_out_of_the_folder_is_not_followed(tmp_path):
+    (tmp_path / "data.raw").symlink_to("/etc/passwd")
+    _refused(hostile.detached_mha(tmp_path, "data.raw"), "not a file in the header's folder")
+
+
+def test_an_image_bomb_is_refused_from_its_header(tmp_path):
+    bomb = hostile.nifti_bomb(tmp_path)
+    assert bomb.stat().st_size < 2**20  # 400 MB of voxels in under 1 MB
+    _refused(bomb, "20000x20000 voxels per slice", seconds=2.0)
+
+
+def test_a_stream_inflating_past_its_header_is_refused_without_inflating_it(tmp_path):
+    lying = hostile.nifti_lying_small(tmp_path)
+    _refused(lying, "more than the", seconds=3.0)
+
+
+def test_a_huge_dicom_declaration_is_refused_before_decoding(tmp_path):
+    huge = hostile.huge_dicom(tmp_path)
+    assert huge.stat().st_size < 2**20
+    _refused(huge, "65535x65535 voxels per slice", seconds=3.0)
+
+
+def test_the_voxel_budget_is_a_setting(tmp_path, oblique_volume):
+    path = write_volume(oblique_volume, tmp_path / "ct.nrrd")
+    assert read_volume(path, limits=ReadLimits(max_voxels=oblique_volume.array.size))
+    _refused(path, "--max-voxels", ReadLimits(max_voxels=oblique_volume.array.size - 1))
+    _refused(path, "more than the 10x10", ReadLimits(max_in_plane=10))
+
+
+@pytest.mark.parametrize("make", [hostile.crc_corrupt, hostile.data_byte_flipped])
+def test_a_damaged_gzip_stream_is_refused(tmp_path, make):
+    _refused(make(tmp_path), "gzip")
+
+
+def test_nan_voxels_in_nifti_are_refused(tmp_path):
+    _refused(hostile.nan_nifti(tmp_path), "NaN")
+
+
+def test_the_fuzzers_nan_vox_offset_is_a_clear_error(tmp_path):
+    """Regression: an unseeded fuzz run inserted 3 bytes at offset 135 of a .nii.gz, which
+    made the header's vox_offset NaN and raised 'cannot convert float NaN to integer'."""
+    path = hostile.nan_vox_offset(tmp_path)
+    with pytest.raises(LivsegInputError):
+        read_volume(path)
+
+
+@pytest.mark.parametrize("spacing", [(1e5, 1.0, 1.0), (0.8, 0.8, 150.0), (0.8, 60.0, 1.0)])
+def test_absurd_spacings_are_refused(tmp_path, spacing):
+    volume = hostile.phantom_ct()
+    path = write_volume(type(volume)(volume.array, spacing), tmp_path / "ct.nrrd")
+    _refused(path, "voxel size")
+
+
+def test_a_zero_spacing_is_refused(tmp_path):
+    path = tmp_path / "zero.nii.gz"
+    path.write_bytes(__import__("gzip").compress(
+        hostile.nifti_header((8, 8, 4), pixdim=(0.0, 1.0, 1.0)) + bytes(256)))
+    with pytest.raises(LivsegInputError):
+        read_volume(path)
+
+
+def test_a_ct_without_its_rescale_is_refused(tmp_path):
+    with pytest.raises(LivsegInputError, match="rescale"):
+        read_ct(hostile.unrescaled_ct(tmp_path))
+    with pytest.raises(LivsegInputError, match="rescale"):
+        read_ct(hostile.unrescaled_dicom(tmp_path))
+
+
+def test_a_clipped_ct_is_read_with_a_warning_and_a_real_one_without(tmp_path):
+    hu = hostile.phantom_ct().array
+    assert hu_warnings(hu) == []
+    warnings = hu_warnings(np.clip(hu, -40, 160))
+    assert len(warnings) == 1 and "no air" in warnings[0]
+    with pytest.raises(LivsegInputError, match="one value"):
+        hu_warnings(np.zeros((4, 16, 16), np.int16))
