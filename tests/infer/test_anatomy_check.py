@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from livseg.infer.anatomy_check import orientation_warnings
+from livseg.infer.anatomy_check import liver_warnings, orientation_warnings
 
 
 def _abdomen(shape=(12, 80, 100)) -> tuple[np.ndarray, np.ndarray]:
@@ -36,3 +36,35 @@ def test_no_bone_no_liver_or_no_body_says_nothing():
     hu[hu > 300] = 40.0
     assert orientation_warnings(hu[:, ::-1], np.zeros_like(liver)) == []
     assert orientation_warnings(np.full((3, 8, 8), -1000.0), np.zeros((3, 8, 8), bool)) == []
+
+
+def _ball(shape, centre, radius_voxels) -> np.ndarray:
+    z, y, x = np.indices(shape)
+    return (z - centre[0]) ** 2 + (y - centre[1]) ** 2 + (x - centre[2]) ** 2 <= radius_voxels**2
+
+
+def test_a_liver_of_plausible_size_in_one_piece_gets_no_warning():
+    # a ball of radius 10 voxels (about 4189) of 4x5x5 mm: about 419 ml
+    liver = _ball((40, 40, 40), (20, 20, 20), 10)
+    assert liver_warnings(liver, liver, (4.0, 5.0, 5.0)) == []
+
+
+def test_implausible_livers_are_named():
+    liver = _ball((40, 40, 40), (20, 20, 20), 10)
+    voxels = int(liver.sum())  # about 4189
+    small = liver_warnings(liver, liver, (2.0, 5.0, 5.0))  # about 209 ml
+    assert len(small) == 1 and f"{voxels * 0.05:.0f} ml" in small[0]
+    assert liver_warnings(liver, liver, (20.0, 5.0, 5.0)) == []  # about 2094 ml
+    huge = liver_warnings(liver, liver, (40.0, 5.0, 5.0))  # about 4189 ml
+    assert len(huge) == 1 and f"{voxels:.0f} ml" in huge[0]
+    assert "no liver" in liver_warnings(~liver & False, liver & False, (1, 1, 1))[0]
+
+
+def test_a_second_large_piece_is_named_and_small_ones_are_not():
+    shape = (40, 40, 90)
+    largest, second = _ball(shape, (20, 20, 20), 10), _ball(shape, (20, 20, 65), 8)
+    speck = _ball(shape, (5, 5, 45), 1)
+    spacing = (4.0, 5.0, 5.0)  # largest 838 ml, second 429 ml, speck 0.7 ml
+    warnings = liver_warnings(largest | second | speck, largest, spacing)
+    assert len(warnings) == 1 and "2 separate large pieces" in warnings[0]
+    assert liver_warnings(largest | speck, largest, spacing) == []

@@ -3,6 +3,7 @@ downloads no browser here). Upload a CT, wait, and look at what the viewer drew;
 on-device mode, where both networks run in the page with onnxruntime-web."""
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import time
@@ -18,12 +19,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def _serving(app):
+    """``app`` served by uvicorn on a free loopback port, in a thread; yields its URL."""
     uvicorn = pytest.importorskip("uvicorn")
-    if not (STATIC / "vendor" / "niivue.umd.js").is_file():
-        pytest.skip("the page's libraries are not vendored (make setup runs tools/vendor_web.py)")
-    app = create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     served = uvicorn.Server(config)
     thread = threading.Thread(target=served.run, daemon=True)
@@ -34,6 +33,14 @@ def server(tmp_path_factory):
     yield f"http://127.0.0.1:{port}"
     served.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not (STATIC / "vendor" / "niivue.umd.js").is_file():
+        pytest.skip("the page's libraries are not vendored (make setup runs tools/vendor_web.py)")
+    with _serving(create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -97,3 +104,28 @@ def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, bro
     assert "ms per slice" in page.inner_text("#message")
     assert not uploads  # the CT never left the page
     assert _green_pixels(page.locator("#gl").screenshot()) > 500
+
+
+def test_without_its_libraries_the_page_says_so_and_shows_the_picture(browser, ct_file,
+                                                                      tmp_path, monkeypatch):
+    """A server whose vendored libraries are missing (a checkout where npm could not run):
+    the page tells the user, turns on-device mode off, and shows the overlay picture and
+    the report instead of the viewer."""
+    bare = tmp_path / "static"
+    shutil.copytree(STATIC, bare, ignore=shutil.ignore_patterns("vendor"))
+    monkeypatch.setattr("livseg.serve.app.STATIC", bare)
+    with _serving(create_app(ServeSettings(jobs_dir=tmp_path / "jobs"))) as url:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url)
+        assert page.locator("#notice").is_visible()
+        assert "missing" in page.inner_text("#notice")
+        assert page.locator("#ondevice").is_disabled()
+        page.set_input_files("#file", str(ct_file))
+        page.wait_for_function("['shown', 'failed', 'refused'].includes(window.livseg.state)",
+                               timeout=120_000)
+        assert page.evaluate("window.livseg.state") == "shown", page.inner_text("#message")
+        page.wait_for_function("document.querySelector('#picture').naturalWidth > 0")
+        assert "liver" in page.inner_text("#summary")
+        assert not errors

@@ -1,0 +1,111 @@
+"""The web app against hostile requests: no file outside the upload is ever read, image
+bombs and non-HU CTs get a 4xx at upload, foreign Host headers are refused, what a killed
+server left behind goes when the next one starts, and /docs works without a CDN."""
+from __future__ import annotations
+
+import io
+import os
+import time
+import zipfile
+
+from livseg.serve import ServeSettings, create_app
+from livseg.serve.app import STATIC
+from livseg.serve.jobs import jobs_root
+from tests.io import hostile_files as hostile
+
+from .conftest import make_client
+
+
+def _post(client, path):
+    with open(path, "rb") as stream:
+        return client.post("/api/jobs", files={"file": (path.name, stream)})
+
+
+def test_headers_pointing_at_server_files_are_refused_at_upload(tmp_path):
+    client = make_client(tmp_path)
+    for make in (hostile.detached_mha, hostile.detached_nrrd):
+        answer = _post(client, make(tmp_path))
+        assert answer.status_code == 400
+        assert "another file" in answer.json()["detail"]
+        assert "root:" not in answer.text
+    # a data file beside the header in the upload folder is refused too: uploads never
+    # follow a header to another file
+    folder = tmp_path / "pair"
+    folder.mkdir()
+    header = hostile.detached_mha(folder, "data.raw")
+    (folder / "data.raw").write_bytes(bytes(256))
+    answer = client.post("/api/jobs", files=[("file", ("a.mha", header.read_bytes())),
+                                             ("file", ("data.raw", bytes(256)))])
+    assert answer.status_code == 400
+    assert not any((tmp_path / "jobs").iterdir())
+
+
+def test_a_zip_with_a_detached_header_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("ct/a.mha", hostile.detached_mha(tmp_path).read_bytes())
+    buffer.seek(0)
+    answer = make_client(tmp_path).post("/api/jobs", files={"file": ("ct.zip", buffer)})
+    assert 400 <= answer.status_code < 500
+
+
+def test_bombs_and_non_hu_cts_get_400_at_upload_in_seconds(tmp_path):
+    client = make_client(tmp_path)
+    cases = {hostile.nifti_bomb: "20000x20000", hostile.huge_dicom: "65535x65535",
+             hostile.crc_corrupt: "gzip", hostile.unrescaled_ct: "rescale",
+             hostile.nan_nifti: "NaN"}
+    for make, words in cases.items():
+        started = time.perf_counter()
+        answer = _post(client, make(tmp_path))
+        assert answer.status_code == 400 and words in answer.json()["detail"], answer.text
+        assert time.perf_counter() - started < 10
+    assert not any((tmp_path / "jobs").iterdir())
+
+
+def test_the_server_has_its_own_voxel_budget(tmp_path, ct_file):
+    client = make_client(tmp_path, max_voxels=1000)
+    answer = _post(client, ct_file)
+    assert answer.status_code == 400 and "budget" in answer.json()["detail"]
+
+
+def test_a_foreign_host_is_refused_and_allowed_hosts_are_a_setting(tmp_path):
+    client = make_client(tmp_path)
+    assert client.get("/", headers={"host": "evil.example"}).status_code == 400
+    assert client.get("/api/jobs/x", headers={"host": "evil.example:8000"}).status_code == 400
+    for host in ("127.0.0.1:8000", "localhost", "[::1]:8000"):
+        assert client.get("/", headers={"host": host}).status_code == 200, host
+    allowing = make_client(tmp_path / "b", allowed_hosts=("ct.example.org",))
+    assert allowing.get("/", headers={"host": "ct.example.org"}).status_code == 200
+
+
+def test_stale_job_folders_of_a_previous_server_are_deleted_on_start(tmp_path):
+    jobs = tmp_path / "jobs"
+    stale = jobs / ("a" * 32)
+    (stale / "input").mkdir(parents=True)
+    (stale / "input" / "ct.nii.gz").write_bytes(b"left by a killed server")
+    (jobs / "notes.txt").write_text("not a job folder: kept")
+    create_app(ServeSettings(jobs_dir=jobs))
+    assert not stale.exists() and (jobs / "notes.txt").exists()
+
+
+def test_run_folders_of_servers_no_longer_running_are_deleted(tmp_path, monkeypatch):
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    base = tmp_path / f"livseg-serve-{os.getuid()}"
+    (base / "run-999999999-abc").mkdir(parents=True)  # no such process
+    alive = base / f"run-{os.getppid()}-abc"  # a running process: another server
+    alive.mkdir()
+    root = jobs_root(None)
+    assert root.parent == base and root.name.startswith(f"run-{os.getpid()}-")
+    assert not (base / "run-999999999-abc").exists() and alive.exists()
+
+
+def test_the_api_page_uses_vendored_swagger_ui(tmp_path):
+    client = make_client(tmp_path)
+    page = client.get("/docs")
+    if not (STATIC / "vendor" / "swagger-ui-bundle.js").is_file():
+        assert page.status_code == 404 and "openapi.json" in page.json()["detail"]
+        return
+    assert page.status_code == 200
+    assert "/static/vendor/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
+    assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
+    assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN
