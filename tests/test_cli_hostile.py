@@ -8,9 +8,6 @@ import pickle
 import resource
 import signal
 import stat
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,24 +15,11 @@ import pytest
 from livseg.cli import main
 from livseg.io import write_volume
 from tests.io import hostile_files as hostile
+from tests.livseg_process import run_livseg
 
 SECONDS = 10.0
 MEMORY_BYTES = 2**30
 PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 24, 1, 2, 3
-
-
-def _run(args: list[str], preexec=None, env=None) -> tuple[int, str, float, int]:
-    """livseg in a fresh process: exit code, stderr, seconds, peak resident bytes."""
-    started = time.perf_counter()
-    process = subprocess.Popen([sys.executable, "-m", "livseg", *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, preexec_fn=preexec,
-                               env={**os.environ, **(env or {})})
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read().decode()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stdout.close(), process.stderr.close()
-    return process.returncode, stderr, seconds, usage.ru_maxrss * 1024
 
 
 def _one_line(stderr: str, *words: str) -> None:
@@ -54,7 +38,7 @@ def _one_line(stderr: str, *words: str) -> None:
 ])
 def test_bombs_are_refused_in_seconds_and_little_memory(tmp_path, make, words):
     bomb = make(tmp_path)
-    code, stderr, seconds, peak = _run(["predict", str(bomb), "-o", str(tmp_path / "out")])
+    code, stderr, seconds, peak = run_livseg(["predict", str(bomb), "-o", str(tmp_path / "out")])
     assert code == 2
     _one_line(stderr, str(bomb), words)
     assert seconds < SECONDS and peak < MEMORY_BYTES, (seconds, peak)
@@ -146,7 +130,7 @@ def test_a_read_only_output_folder_is_refused_before_any_work(readable_ct, comma
     folder, preexec = _read_only_folder(readable_ct.parent)
     out = folder / "results"
     args = [str(readable_ct) if a == "CT" else a.replace("OUT", str(out)) for a in command]
-    code, stderr, seconds, _ = _run(args, preexec)
+    code, stderr, seconds, _ = run_livseg(args, preexec)
     assert code == 2, stderr
     _one_line(stderr, "results", "cannot be written")
     assert not out.exists() and seconds < SECONDS
@@ -159,7 +143,7 @@ def test_a_disk_that_fills_while_writing_gives_exit_2_and_nothing_half_written(r
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, 16 * 1024))
     out = tmp_path / "out"
-    code, stderr, _, _ = _run(["predict", str(readable_ct), "-o", str(out)], small_files)
+    code, stderr, _, _ = run_livseg(["predict", str(readable_ct), "-o", str(out)], small_files)
     assert code == 2, stderr
     _one_line(stderr)
     assert not out.exists()
