@@ -145,7 +145,7 @@ def test_a_disk_that_fills_while_writing_gives_exit_2_and_nothing_half_written(r
     out = tmp_path / "out"
     code, stderr, _, _ = run_livseg(["predict", str(readable_ct), "-o", str(out)], small_files)
     assert code == 2, stderr
-    _one_line(stderr)
+    _one_line(stderr, str(out), "could not write the results")
     assert not out.exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]  # no staging left
 
@@ -173,3 +173,33 @@ def test_a_malicious_checkpoint_runs_no_code(tmp_path, capsys, readable_ct, prot
     _one_line(capsys.readouterr().err, "not a safe livseg checkpoint", "nothing of it was run")
     assert not marker.exists()
     assert stat.S_ISREG(evil.stat().st_mode)
+
+
+def test_expected_os_errors_give_exit_2_and_unexpected_ones_stay_bugs(monkeypatch, capsys,
+                                                                       tmp_path):
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/data/ct.nii.gz")
+
+    monkeypatch.setattr("livseg.cli.scoring._cmd_info", denied)
+    assert main(["info", "x"]) == 2
+    _one_line(capsys.readouterr().err, "/data/ct.nii.gz", "Permission denied")
+
+    def reset(args):
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr("livseg.cli.scoring._cmd_info", reset)
+    with pytest.raises(ConnectionResetError):
+        main(["info", "x"])
+
+
+def test_a_disk_without_room_for_the_results_is_refused_first(tmp_path):
+    from livseg.errors import LivsegInputError
+    from livseg.io.text import check_writable_folder
+
+    check_writable_folder(tmp_path / "a" / "b", needed_bytes=1)
+    with pytest.raises(LivsegInputError, match="MB free on its disk"):
+        check_writable_folder(tmp_path / "out", needed_bytes=2**62)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LivsegInputError, match="is not a folder"):
+        check_writable_folder(tmp_path / "file" / "out")
+    assert not (tmp_path / "a").exists()

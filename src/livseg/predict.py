@@ -132,18 +132,23 @@ def _check_output_folder(input_path: Path, out_dir: Path, overwrite: bool) -> No
 def _output_folder(out_dir: Path) -> Iterator[Path]:
     """A staging folder for one case's files. On success a new ``out_dir`` takes its place,
     or, when ``out_dir`` exists (it may hold other files), the files move into it, the
-    report last. On failure nothing of the case is left."""
-    if not out_dir.exists():
-        with staged_folder(out_dir) as staging:
-            yield staging
-        return
-    staging = Path(tempfile.mkdtemp(prefix=".livseg-", dir=out_dir))
+    report last. On failure nothing of the case is left; a failure to write (a full disk)
+    is reported as bad input naming ``out_dir``."""
     try:
-        yield staging
-        for part in sorted(staging.iterdir(), key=lambda p: p.name == "report.json"):
-            os.replace(part, out_dir / part.name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if not out_dir.exists():
+            with staged_folder(out_dir) as staging:
+                yield staging
+            return
+        staging = Path(tempfile.mkdtemp(prefix=".livseg-", dir=out_dir))
+        try:
+            yield staging
+            for part in sorted(staging.iterdir(), key=lambda p: p.name == "report.json"):
+                os.replace(part, out_dir / part.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    except OSError as error:
+        raise LivsegInputError(f"could not write the results ({error.strerror or error}; is "
+                               "the disk full?); nothing of them was kept", out_dir) from None
 
 
 __all__ = ["IMAGE_SUFFIXES", "case_inputs", "case_name", "predict_file", "segment"]

@@ -1,6 +1,7 @@
 """Reading and writing volumes as NIfTI, NRRD and MetaImage files (SimpleITK)."""
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -130,8 +131,8 @@ def write_volume(volume: Volume, path: str | Path, compress: bool = True) -> Pat
         try:
             sitk.WriteImage(volume_to_sitk(volume), str(staging / path.name), compress)
         except RuntimeError as error:  # ITK's exception for a failed write (a full disk)
-            raise LivsegInputError(f"could not be written ({_itk_reason(error)}); is the disk "
-                                   "full?", path) from None
+            raise OSError(errno.EIO, f"could not be written ({_itk_reason(error)})",
+                          str(path)) from None
         written = sorted(staging.iterdir(), key=lambda p: p.name == path.name)
         for part in written:  # data files first, the header (named like path) last
             os.replace(part, path.parent / part.name)
