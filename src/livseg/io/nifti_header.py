@@ -24,6 +24,14 @@ from livseg.io.streams import check_voxel_stream
 _DTYPES = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4",
            1024: "i8", 1280: "u8"}
 
+#: Where the fields are: sizeof_hdr 348 (NIfTI-1) or 540 (NIfTI-2) -> name: (format, byte).
+_LAYOUTS = {
+    348: {"types": ("2h", 70), "dim": ("8h", 40), "pixdim": ("3f", 80), "vox_offset": ("f", 108),
+          "scl": ("2f", 112), "magic": 344},
+    540: {"types": ("2h", 12), "dim": ("8q", 16), "pixdim": ("3d", 112), "vox_offset": ("q", 168),
+          "scl": ("2d", 176), "magic": 4},
+}
+
 
 @dataclass(frozen=True)
 class NiftiHeader:
@@ -51,22 +59,18 @@ def parse_nifti_header(header: bytes) -> NiftiHeader | None:
     not one (ITK then says what is wrong); ValueError naming the field when it is one with
     an impossible size, type or offset."""
     for order in "<>":
-        if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
-            datatype, bitpix = struct.unpack(order + "2h", header[70:74])
-            dims = struct.unpack(order + "8h", header[40:56])
-            pixdim = struct.unpack(order + "3f", header[80:92])
-            offset = struct.unpack(order + "f", header[108:112])[0]
-            scale = struct.unpack(order + "2f", header[112:120])
-            magic = header[344:347]
-        elif len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
-            datatype, bitpix = struct.unpack(order + "2h", header[12:16])
-            dims = struct.unpack(order + "8q", header[16:80])
-            pixdim = struct.unpack(order + "3d", header[112:136])
-            offset = struct.unpack(order + "q", header[168:176])[0]
-            scale = struct.unpack(order + "2d", header[176:192])
-            magic = header[4:7]
-        else:
+        sizeof_hdr = struct.unpack(order + "i", header[:4])[0] if len(header) >= 4 else 0
+        layout = _LAYOUTS.get(sizeof_hdr)
+        if layout is None or len(header) < sizeof_hdr:
             continue
+
+        def field(name: str, header=header, order=order, layout=layout) -> tuple:
+            fmt, start = layout[name]
+            return struct.unpack_from(order + fmt, header, start)
+
+        (datatype, bitpix), dims, pixdim = field("types"), field("dim"), field("pixdim")
+        offset, scale = field("vox_offset")[0], field("scl")
+        magic = header[layout["magic"]:layout["magic"] + 3]
         n_dims = dims[0]
         if not 1 <= n_dims <= 7:
             raise ValueError(f"its number of dimensions is {n_dims}")
