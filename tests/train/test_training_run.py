@@ -139,3 +139,20 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     assert len(_rows(run)) == 2
     # each step took batch_size slices on each of the two ranks
     assert float(_rows(run)[0]["train_slices_per_second"]) > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fold,held_out", [(None, ["phantom2"]), (0, ["phantom0"])])
+def test_a_split_file_decides_the_validation_volumes(tmp_path, fold, held_out):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["phantom0", "phantom1"], "validation": ["phantom2"],
+                                 "folds": [["phantom0"], ["phantom1", "phantom2"]]}))
+    run = tmp_path / "run"
+    result = _livseg("train", "--data", "phantom:3", "--epochs", "1", "--max-steps", "2",
+                     "--out", run, "--config", _config(tmp_path), "--split", split,
+                     *(["--fold", fold] if fold is not None else []))
+    assert result.returncode == 0, result.stderr
+    training = read_checkpoint(run / "last.pt")["training"]
+    assert training["validation_volumes"] == held_out
+    assert set(training["train_volumes"]) == {"phantom0", "phantom1", "phantom2"} - set(held_out)
+    assert training["recipe"]["split"] == str(split) and training["recipe"]["fold"] == fold

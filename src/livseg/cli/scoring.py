@@ -98,6 +98,39 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import sys
+
+    from livseg.benchmark import format_markdown, run_benchmark, split_cases, test_cases
+    from livseg.infer import Cascade
+    from livseg.io.text import write_json, write_text_atomic
+    from livseg.splits import read_split
+
+    if args.split is None and not args.cases:
+        raise LivsegInputError("give --split (with --data) or --cases, or both")
+    if args.split is not None and args.data is None:
+        raise LivsegInputError("--split needs --data, the folder holding its volumes")
+    if (args.out / "benchmark.json").exists() and not args.overwrite:
+        raise LivsegInputError("already holds benchmark.json; use --overwrite to replace it",
+                               args.out)
+    check_writable_folder(args.out)
+    cases = []
+    if args.split is not None:
+        cases += split_cases(read_split(args.split), args.data, args.subset, args.fold)
+    cases += test_cases(args.cases)
+    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+                              int8=args.int8)
+    document = run_benchmark(cases, args.out, cascade,
+                             log_line=lambda line: print(line, file=sys.stderr))
+    document["split"] = None if args.split is None else str(args.split)
+    markdown = format_markdown(document)
+    write_json(args.out / "benchmark.json", document)
+    write_text_atomic(args.out / "benchmark.md", markdown)
+    print(markdown)
+    print(f"wrote {args.out}/benchmark.md and benchmark.json")
+    return 0
+
+
 def register(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="score label maps as LiTS does")
     evaluate.add_argument("--pred", type=Path, required=True, help="label file or folder")
@@ -108,6 +141,28 @@ def register(commands) -> None:
     evaluate.add_argument("--pictures", type=Path,
                           help="folder for CT | reference | prediction pictures per case")
     evaluate.set_defaults(run=_cmd_evaluate)
+
+    benchmark = commands.add_parser(
+        "benchmark", help="the predict cascade on a split's validation volumes (and test "
+                          "cases), scored per volume as LiTS does")
+    benchmark.add_argument("--split", type=Path,
+                           help="patient split file, e.g. configs/splits/lits_vol256.json")
+    benchmark.add_argument("--data", type=Path, help="the LiTS-layout folder of the split's "
+                                                     "volumes (volume-N, segmentation-N)")
+    benchmark.add_argument("--subset", choices=("validation", "train"), default="validation")
+    benchmark.add_argument("--fold", type=bounded_int(0),
+                           help="score fold I of the split's k folds instead")
+    benchmark.add_argument("--cases", type=Path, nargs="*", default=[],
+                           help="test cases: folders holding volume.nii.gz + "
+                                "segmentation.nii.gz (reported apart, never chosen on)")
+    benchmark.add_argument("-o", "--out", type=Path, required=True,
+                           help="folder for benchmark.md, benchmark.json and each case's "
+                                "predict outputs")
+    benchmark.add_argument("--overwrite", action="store_true")
+    benchmark.add_argument("--liver-weights", type=Path)
+    benchmark.add_argument("--tumour-weights", type=Path)
+    benchmark.add_argument("--int8", action="store_true", help="the shipped int8 models")
+    benchmark.set_defaults(run=_cmd_benchmark)
 
     info = commands.add_parser("info", help="read a CT and describe its grid")
     info.add_argument("input", type=Path, help="NIfTI/NRRD/MHA file or DICOM series folder")

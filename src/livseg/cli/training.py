@@ -23,7 +23,8 @@ def _train_config(args: argparse.Namespace):
                  "epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
                  "seed": args.seed, "device": args.device, "threads": args.threads,
                  "init_from": str(args.init_from) if args.init_from else None,
-                 "max_steps_per_epoch": args.max_steps, "patience": args.patience}
+                 "max_steps_per_epoch": args.max_steps, "patience": args.patience,
+                 "split": str(args.split) if args.split else None, "fold": args.fold}
     if args.config:
         return TrainConfig.from_file(args.config, **overrides)
     return TrainConfig(**{k: v for k, v in overrides.items() if v is not None})
@@ -88,6 +89,12 @@ def register(commands) -> None:
     train.add_argument("--max-steps", type=positive_int, help="cap the batches per epoch")
     train.add_argument("--patience", type=positive_int,
                        help="stop after this many epochs without a better validation Dice")
+    train.add_argument("--split", type=Path,
+                       help="patient split file (configs/splits/lits_vol256.json): its "
+                            "validation volumes validate, everything else trains")
+    train.add_argument("--fold", type=bounded_int(0),
+                       help="with --split: validate on fold I of its k folds (k-fold by "
+                            "patient: run I = 0..k-1)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--init-from", type=Path, help="start from a checkpoint's weights")
     train.set_defaults(run=_cmd_train)

@@ -21,7 +21,9 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    validation_fraction: float = 0.2
+    validation_fraction: float = 0.2  # without a split file: volumes drawn with the seed
+    split: str | None = None  # a split file (configs/splits/*.json): its validation volumes
+    fold: int | None = None  # with split: fold i of its k folds is the validation set
     seed: int = 0
     size: tuple[int, int] = (256, 256)
     in_channels: int = 1  # 1 slice, or an odd number k of adjacent slices (2.5D)
@@ -62,6 +64,8 @@ class TrainConfig:
                                    "[0, 1)")
         if not 0 <= self.elastic <= 0.1:
             raise LivsegInputError("elastic must be in [0, 0.1] (a fraction of the slice)")
+        if self.fold is not None and self.split is None:
+            raise LivsegInputError("fold needs a split file (split) that defines the folds")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from livseg.errors import LivsegInputError
 from livseg.metrics.overlap import Confusion, accuracy, dice, efficiency, sensitivity, specificity
 from livseg.models import build_model
+from livseg.splits import read_split
 from livseg.train import distributed
 from livseg.train.augment import AugmentConfig, augment_batch
 from livseg.train.checkpoint import (
@@ -139,7 +140,11 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     if config.stage == "tumour" and not data.has_tumour_labels:
         raise LivsegInputError(f"{config.data} has liver masks only; the tumour stage needs "
                                "tumour labels (label 2)")
-    is_train, is_val = split_by_volume(data.volume_ids, config.validation_fraction, config.seed)
+    if config.split:
+        is_train, is_val = read_split(config.split).masks(data.volume_ids, config.fold)
+    else:
+        is_train, is_val = split_by_volume(data.volume_ids, config.validation_fraction,
+                                           config.seed)
     train_split = _split_tensors(data, is_train, config.stage, config.in_channels, device)
     val_split = _split_tensors(data, is_val, config.stage, config.in_channels, device)
     use_amp = config.amp and device.type == "cuda"

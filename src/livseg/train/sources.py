@@ -17,6 +17,7 @@ import numpy as np
 from livseg.errors import LivsegInputError
 from livseg.io import read_volume
 from livseg.io.labels import as_label_map
+from livseg.io.pairs import lits_pairs, msd_pairs, single_pair
 from livseg.preprocess import (
     crop,
     hu_window,
@@ -203,27 +204,6 @@ def read_volume_pairs(pairs: Iterable[tuple[str, Path, Path]], **options) -> Sli
     return concatenate(sets)
 
 
-def lits_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
-    pairs = []
-    for ct in sorted(folder.glob("volume-*.nii*")):
-        number = re.search(r"volume-(\d+)", ct.name)[1]
-        matches = sorted(folder.glob(f"segmentation-{number}.nii*"))
-        if matches:
-            pairs.append((f"lits{number}", ct, matches[0]))
-    return pairs
-
-
-def msd_pairs(folder: Path) -> list[tuple[str, Path, Path]]:
-    pairs = []
-    for ct in sorted((folder / "imagesTr").glob("*.nii*")):
-        if ct.name.startswith("._"):
-            continue
-        label = folder / "labelsTr" / ct.name
-        if label.exists():
-            pairs.append((ct.name.split(".")[0], ct, label))
-    return pairs
-
-
 def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
                 pixel_mm: float | None = None) -> SliceSet:
     from livseg.phantom import make_phantom
@@ -290,8 +270,8 @@ def _load_one(spec: str, *, stage, window, size, seed, pixel_mm) -> SliceSet:
         return read_volume_pairs(msd_pairs(path), **options)
     if lits_pairs(path):
         return read_volume_pairs(lits_pairs(path), **options)
-    single = sorted(path.glob("volume.nii*")), sorted(path.glob("segmentation.nii*"))
-    if single[0] and single[1]:
-        return read_volume_pairs([(path.name, single[0][0], single[1][0])], **options)
+    single = single_pair(path)
+    if single is not None:
+        return read_volume_pairs([single], **options)
     raise LivsegInputError("is not a known training data layout (slice folder, LiTS, MSD, "
                            "volume/segmentation pair, .npz cache or 'phantom')", path)
