@@ -236,3 +236,20 @@ def test_brightness_offsets_reach_the_configured_range_and_no_further():
                - 0.5)[:, 0, 0, 0]
     assert offsets.abs().max() <= 0.2 + 1e-6
     assert offsets.max() > 0.15 and offsets.min() < -0.15  # beyond the default 0.08
+
+
+def test_slices_are_rewindowed_inside_their_own_window_only():
+    from livseg.errors import LivsegInputError
+    from livseg.train.slices import SliceSet
+    from livseg.train.sources import rewindowed
+
+    hu = np.array([0.0, 80.0, 127.5, 200.0, 255.0])
+    data = SliceSet((hu / 255.0).astype(np.float16).reshape(5, 1, 1), np.zeros((5, 1, 1),
+                    np.uint8), np.array(["a"] * 5), np.arange(5), (0.0, 255.0))
+    narrow = rewindowed(data, (0.0, 160.0))
+    assert narrow.window == (0.0, 160.0)
+    expected = np.clip(hu, 0, 160) / 160
+    assert np.allclose(narrow.images.ravel().astype(float), expected, atol=2e-3)
+    assert rewindowed(data, (0.0, 255.0)) is data
+    with pytest.raises(LivsegInputError, match="clipped to"):
+        rewindowed(data, (-40.0, 160.0))

@@ -20,6 +20,7 @@ from livseg.io.labels import as_label_map
 from livseg.io.pairs import lits_pairs, msd_pairs, single_pair
 from livseg.preprocess import (
     crop,
+    hu_from_window,
     hu_window,
     mask_bbox,
     resize_in_plane,
@@ -94,6 +95,22 @@ def read_slice_folder(folder: Path, mapping: str = "hu0-255",
         numbers.append(variant * VARIANT_OFFSET + int(match["slice"]))
     return SliceSet(np.stack(images), np.stack(labels), np.array(volumes), np.array(numbers),
                     PIXEL_MAPPINGS[mapping], [str(folder)], has_tumour_labels=False)
+
+
+def rewindowed(data: SliceSet, window: tuple[float, float]) -> SliceSet:
+    """``data`` scaled to another HU ``window``; it must lie inside the data's own window
+    (what the data clipped away cannot be brought back), e.g. 8-bit [0, 255] slices read
+    for a [0, 160] network."""
+    low, high = (float(w) for w in data.window)
+    if tuple(window) == (low, high):
+        return data
+    if not low <= window[0] < window[1] <= high:
+        raise LivsegInputError(f"holds HU clipped to [{low:g}, {high:g}]; a window of "
+                               f"{list(window)} would need values it does not have",
+                               data.sources[0] if data.sources else None)
+    hu = hu_from_window(data.images.astype(np.float32), low, high)
+    return SliceSet(hu_window(hu, *window).astype(np.float16), data.labels, data.volume_ids,
+                    data.slice_numbers, tuple(window), data.sources, data.has_tumour_labels)
 
 
 def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, ...],
@@ -265,7 +282,7 @@ def _load_one(spec: str, *, stage, window, size, seed, pixel_mm) -> SliceSet:
         if stage == "tumour":
             raise LivsegInputError("holds liver-only slice masks; the tumour stage needs "
                                    "tumour labels", path)
-        return read_slice_folder(path, size=tuple(size))
+        return rewindowed(read_slice_folder(path, size=tuple(size)), tuple(window))
     if (path / "imagesTr").is_dir():
         return read_volume_pairs(msd_pairs(path), **options)
     if lits_pairs(path):
