@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from livseg.infer.anatomy_check import liver_warnings, orientation_warnings
+from livseg.infer.anatomy_check import (
+    body_frame,
+    liver_on_left,
+    liver_warnings,
+    spine_in_front,
+)
 
 
 def _abdomen(shape=(12, 80, 100)) -> tuple[np.ndarray, np.ndarray]:
@@ -17,25 +22,22 @@ def _abdomen(shape=(12, 80, 100)) -> tuple[np.ndarray, np.ndarray]:
     return hu, liver
 
 
-def test_an_abdomen_the_right_way_round_gets_no_warning():
+def _checks(hu, liver) -> tuple[bool, bool]:
+    frame = body_frame(hu)
+    return spine_in_front(hu, frame), liver_on_left(liver, frame)
+
+
+def test_an_abdomen_the_right_way_round_passes_both_checks():
     hu, liver = _abdomen()
-    assert orientation_warnings(hu, liver) == []
+    assert _checks(hu, liver) == (False, False)
 
 
-def test_upside_down_and_mirrored_images_are_named():
+def test_upside_down_and_mirrored_images_are_recognised():
     hu, liver = _abdomen()
-    upside_down = orientation_warnings(hu[:, ::-1], liver[:, ::-1])
-    assert len(upside_down) == 1 and "upside down" in upside_down[0]
-    mirrored = orientation_warnings(hu[:, :, ::-1], liver[:, :, ::-1])
-    assert len(mirrored) == 1 and "patient's left" in mirrored[0]
-    assert len(orientation_warnings(hu[:, ::-1, ::-1], liver[:, ::-1, ::-1])) == 2
-
-
-def test_no_bone_no_liver_or_no_body_says_nothing():
-    hu, liver = _abdomen()
-    hu[hu > 300] = 40.0
-    assert orientation_warnings(hu[:, ::-1], np.zeros_like(liver)) == []
-    assert orientation_warnings(np.full((3, 8, 8), -1000.0), np.zeros((3, 8, 8), bool)) == []
+    assert _checks(hu[:, ::-1], liver[:, ::-1]) == (True, False)
+    assert _checks(hu[:, :, ::-1], liver[:, :, ::-1]) == (False, True)
+    assert _checks(hu[:, ::-1, ::-1], liver[:, ::-1, ::-1]) == (True, True)
+    assert body_frame(np.full((4, 8, 8), -1000.0)) is None
 
 
 def _ball(shape, centre, radius_voxels) -> np.ndarray:

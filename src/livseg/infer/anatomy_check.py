@@ -2,18 +2,19 @@
 
 The liver stage was trained on slices in the canonical orientation only, so it relies on
 the orientation the file's header describes. A header that does not describe its image
-(an identity affine on a flipped array, a mirrored export) gives a poor liver without any
-error. Two cheap anatomical checks catch the usual cases and say so in the report:
+(an identity affine on a flipped array, a mirrored export) would give a poor liver. Two
+cheap anatomical checks catch the usual cases; the cascade then segments the image the
+right way round and says so in the report:
 
 - the spine lies posterior to the body's centre (canonical rows run anterior -> posterior);
-- the liver found lies on the patient's right (canonical columns run right -> left).
-
-They warn; they never change the answer (situs inversus is real, and rare). So does the
+- the liver found lies on the patient's right (canonical columns run right -> left). So does the
 check of the liver's size: a liver under 300 ml or over 4,000 ml, or one found in several
 large pieces, is most often a CT the networks do not suit (another body part, a clipped or
 mis-scaled image), and the report says so.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
@@ -33,25 +34,41 @@ LIVER_ML = (300.0, 4000.0)
 LARGE_PIECE_ML = 100.0
 
 
-def orientation_warnings(hu: np.ndarray, liver: np.ndarray,
-                         max_slices: int = 64) -> list[str]:
-    """Warnings (possibly none) for canonical ``hu`` (z, y, x) and the liver mask found."""
+@dataclass(frozen=True)
+class BodyFrame:
+    """Where the body lies in a canonical (z, y, x) volume, on every ``step``-th slice."""
+
+    step: int
+    row: float  # centre of the body, rows (anterior -> posterior)
+    column: float  # centre of the body, columns (patient's right -> left)
+    height: int
+    width: int
+
+
+def body_frame(hu: np.ndarray, max_slices: int = 64) -> BodyFrame | None:
+    """The body's centre and extent (voxels denser than air), or None when there is none."""
     step = max(1, len(hu) // max_slices)
     body = hu[::step] > BODY_HU
     if not body.any():
-        return []
+        return None
     (_, row, column), (_, height, width) = _centre_and_size(body)
-    warnings = []
-    spine_row = _spine_row(hu[::step], body, column, width)
-    if spine_row is not None and spine_row < row - MARGIN_FRACTION * height:
-        warnings.append("the spine lies in front of the body's centre: the image looks upside "
-                        "down against its header's orientation, and the liver stage relies on "
-                        "that orientation (check the header)")
-    if liver.any() and ndimage.center_of_mass(liver)[2] > column + MARGIN_FRACTION * width:
-        warnings.append("the liver found lies on the patient's left: the image may be "
-                        "mirrored against its header's orientation, and the liver stage "
-                        "relies on that orientation (check the header; or situs inversus)")
-    return warnings
+    return BodyFrame(step, row, column, height, width)
+
+
+def spine_in_front(hu: np.ndarray, frame: BodyFrame | None) -> bool:
+    """True when dense bone in the body's middle third lies in front of its centre: the
+    image is upside down against its header's orientation."""
+    if frame is None:
+        return False
+    body = hu[::frame.step] > BODY_HU
+    spine_row = _spine_row(hu[::frame.step], body, frame.column, frame.width)
+    return spine_row is not None and spine_row < frame.row - MARGIN_FRACTION * frame.height
+
+
+def liver_on_left(liver: np.ndarray, frame: BodyFrame | None) -> bool:
+    """True when the liver's centre lies on the patient's left of the body's centre."""
+    return frame is not None and bool(liver.any()) and (
+        ndimage.center_of_mass(liver)[2] > frame.column + MARGIN_FRACTION * frame.width)
 
 
 def liver_warnings(raw_liver: np.ndarray, liver: np.ndarray,

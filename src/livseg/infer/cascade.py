@@ -16,7 +16,12 @@ import numpy as np
 from scipy import ndimage
 
 from livseg.infer import postprocess
-from livseg.infer.anatomy_check import liver_warnings, orientation_warnings
+from livseg.infer.anatomy_check import (
+    body_frame,
+    liver_on_left,
+    liver_warnings,
+    spine_in_front,
+)
 from livseg.infer.runners import choose_backend
 from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
@@ -30,6 +35,11 @@ from livseg.preprocess import (
 )
 
 log = logging.getLogger(__name__)
+
+#: Slices of the middle of the volume on which the liver stage probes for a mirrored image.
+MIRROR_PROBE_SLICES = 12
+#: The mirrored slices must show this many times more liver than the slices as they are.
+MIRROR_RATIO = 1.5
 
 
 @dataclass(frozen=True)
@@ -91,11 +101,12 @@ class Cascade:
             seconds[step] = round(now - clock, 4)
             clock = now
 
-        raw_liver = self.liver_mask(hu, progress)
+        raw_liver, liver, notes, cleaning_s = self.oriented_liver(hu, progress)
         self.liver.release()
         tick("liver_stage")
-        liver = postprocess.clean_liver(raw_liver)
-        notes = [*liver_warnings(raw_liver, liver, spacing), *orientation_warnings(hu, liver)]
+        seconds["liver_stage"] = round(seconds["liver_stage"] - cleaning_s, 4)
+        clock -= cleaning_s  # the clean-up is post-processing
+        notes += liver_warnings(raw_liver, liver, spacing)
         del raw_liver
         for note in notes:
             log.warning("%s", note)
@@ -118,6 +129,68 @@ class Cascade:
         labels = from_canonical(labels, volume, reorientation)
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi, notes)
+
+    def oriented_liver(self, hu: np.ndarray, progress=None
+                       ) -> tuple[np.ndarray, np.ndarray, list[str], float]:
+        """The liver stage's output and the cleaned liver (largest component, holes
+        filled) of canonical ``hu``, with notes and the seconds spent cleaning; an image
+        whose anatomy contradicts its header is segmented the right way round and the
+        masks turned back.
+
+        The liver stage relies on the canonical orientation. When the spine lies in front
+        of the body's centre the image is upside down: the stage runs on it flipped front
+        to back. Whether it is also mirrored is probed on a few slices: when the stage
+        finds much more liver in the mirrored slices than in the slices as they are, the
+        image is mirrored (or the anatomy is, situs inversus: either way the liver is then
+        segmented where it lies) and the stage runs on it mirrored.
+        """
+        frame = body_frame(hu)
+        flips: tuple[int, ...] = (1,) if spine_in_front(hu, frame) else ()
+        notes = []
+        if flips:
+            notes.append("the spine lies in front of the body's centre: the image is upside "
+                         "down against its header's orientation; the liver stage ran on it "
+                         "turned front to back, and the result was turned back (check the "
+                         "header)")
+        if self._looks_mirrored(np.flip(hu, flips) if flips else hu):
+            flips = (*flips, 2)
+            notes.append("the liver lies on the patient's left: the image is mirrored "
+                         "against its header's orientation (or the anatomy is, situs "
+                         "inversus); the liver stage ran on it mirrored, and the result was "
+                         "mirrored back")
+        raw, liver, cleaning_s = self._liver_flipped(hu, flips, progress)
+        if 2 not in flips and liver_on_left(liver, frame):
+            notes.append("the liver found lies on the patient's left: the image may be "
+                         "mirrored against its header's orientation, and the liver stage "
+                         "relies on that orientation (check the header; or situs inversus)")
+        return raw, liver, notes, cleaning_s
+
+    def _looks_mirrored(self, hu: np.ndarray, probes: int = MIRROR_PROBE_SLICES) -> bool:
+        """True when the liver stage finds over MIRROR_RATIO times more liver in
+        ``probes`` slices mirrored left-right than in the same slices as they are."""
+        chosen = np.unique(np.linspace(len(hu) * 0.2, len(hu) * 0.8 - 1, probes).astype(int))
+        if len(hu) < 3 or not len(chosen):
+            return False
+        counts = []
+        for block in (hu[chosen], hu[chosen][:, :, ::-1]):
+            found = 0
+            for _, _, probability in self._in_batches(self.liver, block, self.liver.size,
+                                                      "probe"):
+                found += int((probability > 0.5).sum())
+            counts.append(found)
+        return counts[1] > MIRROR_RATIO * max(counts[0], 1)
+
+    def _liver_flipped(self, hu: np.ndarray, flips: tuple[int, ...], progress=None
+                       ) -> tuple[np.ndarray, np.ndarray, float]:
+        """Stage output and cleaned liver of ``hu`` flipped along ``flips``, flipped back,
+        and the seconds the clean-up took."""
+        raw = self.liver_mask(np.flip(hu, flips) if flips else hu, progress)
+        started = time.perf_counter()
+        liver = postprocess.clean_liver(raw)
+        cleaning_s = time.perf_counter() - started
+        if flips:
+            raw, liver = np.flip(raw, flips), np.flip(liver, flips)
+        return raw, liver, cleaning_s
 
     def liver_mask(self, hu: np.ndarray, progress=None) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the
