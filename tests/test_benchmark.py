@@ -95,13 +95,13 @@ def test_bad_benchmark_arguments_get_exit_2(lits_folder, tmp_path, capsys):
 @pytest.mark.slow
 def test_the_shipped_cascade_on_the_validation_volumes_and_ircad07(tmp_path):
     """A golden test of the shipped weights through the whole cascade on real CT: the
-    split's validation volumes (measured 2026-11-30: mean liver Dice 0.956, lowest 0.929)
-    and the expert-labelled test case ircad07 (0.904)."""
+    split's validation volumes (measured 2026-11-30: mean liver Dice 0.962, lowest 0.943;
+    issue 16's bar is 0.955 and 0.93) and the expert-labelled test case ircad07 (0.903)."""
     out = tmp_path / "bench"
     assert main(["benchmark", "--split", str(SPLIT), "--data",
                  str(shared_file("lits_vol256")), "--cases", str(shared_file("ircad07")),
                  "-o", str(out)]) == 0
     summary = json.loads((out / "benchmark.json").read_text())["summary"]
-    assert summary["validation"]["liver_dice"] > 0.95
-    assert summary["validation"]["liver_dice_min"] > 0.92
+    assert summary["validation"]["liver_dice"] > 0.955
+    assert summary["validation"]["liver_dice_min"] > 0.93
     assert summary["test"]["liver_dice"] > 0.9

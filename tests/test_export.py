@@ -112,7 +112,7 @@ def test_cli_exports_the_shipped_stages(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == [
         "liver.json", "liver.onnx", "tumour.json", "tumour.onnx"]
     liver = json.loads((tmp_path / "onnx" / "liver.json").read_text())
-    assert liver["input"]["window_hu"] == [0.0, 255.0] and liver["opset"] == 17
+    assert liver["input"]["window_hu"] == [0.0, 160.0] and liver["opset"] == 17
     assert liver["check"]["argmax_agreement"] > 0.999
     assert main(["export", "--out", str(tmp_path / "onnx")]) == 2  # exists: not replaced
     assert "--overwrite" in capsys.readouterr().err

@@ -22,7 +22,7 @@ def test_shipped_weights_match_their_checksum(digest, name):
 def test_liver_weights_rebuild_from_the_checkpoint_alone():
     model, description = load_model(WEIGHTS / "liver_mobileunet.pt")
     assert description["stage"] == "liver"
-    assert description["input"]["window_hu"] == [0.0, 255.0]
+    assert description["input"]["window_hu"] == [0.0, 160.0]
     assert description["validation"]["dice"] > 0.9
     with torch.no_grad():
         assert model(torch.zeros(1, 1, 96, 80)).shape == (1, 2, 96, 80)
