@@ -5,10 +5,15 @@ import argparse
 import sys
 from pathlib import Path
 
-from livseg.cli.common import bounded_int, port_number, positive_float, positive_int
+from livseg.cli.common import (
+    add_max_voxels,
+    bounded_int,
+    port_number,
+    positive_float,
+    positive_int,
+)
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS
-from livseg.io.limits import MAX_VOXELS
 from livseg.io.text import check_writable_folder
 
 
@@ -118,6 +123,5 @@ def register(commands) -> None:
                        help="finished jobs' files are deleted after this long")
     serve.add_argument("--backend", choices=BACKENDS, default="auto")
     serve.add_argument("--threads", type=positive_int, help="CPU threads for the networks")
-    serve.add_argument("--max-voxels", type=positive_int, default=MAX_VOXELS,
-                       help=f"refuse an upload declaring more voxels (default {MAX_VOXELS:,})")
+    add_max_voxels(serve)
     serve.set_defaults(run=_cmd_serve)

@@ -17,6 +17,7 @@ from scipy import ndimage
 
 from livseg.infer import postprocess
 from livseg.infer.anatomy_check import (
+    BodyFrame,
     body_frame,
     liver_on_left,
     liver_warnings,
@@ -101,11 +102,15 @@ class Cascade:
             seconds[step] = round(now - clock, 4)
             clock = now
 
-        raw_liver, liver, notes, cleaning_s = self.oriented_liver(hu, progress)
+        frame = body_frame(hu)
+        raw_liver, flips, notes = self.oriented_liver(hu, frame, progress)
         self.liver.release()
         tick("liver_stage")
-        seconds["liver_stage"] = round(seconds["liver_stage"] - cleaning_s, 4)
-        clock -= cleaning_s  # the clean-up is post-processing
+        liver = postprocess.clean_liver(raw_liver)
+        if 2 not in flips and liver_on_left(liver, frame):
+            notes.append("the liver found lies on the patient's left: the image may be "
+                         "mirrored against its header's orientation, and the liver stage "
+                         "relies on that orientation (check the header; or situs inversus)")
         notes += liver_warnings(raw_liver, liver, spacing)
         del raw_liver
         for note in notes:
@@ -130,12 +135,11 @@ class Cascade:
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi, notes)
 
-    def oriented_liver(self, hu: np.ndarray, progress=None
-                       ) -> tuple[np.ndarray, np.ndarray, list[str], float]:
-        """The liver stage's output and the cleaned liver (largest component, holes
-        filled) of canonical ``hu``, with notes and the seconds spent cleaning; an image
-        whose anatomy contradicts its header is segmented the right way round and the
-        masks turned back.
+    def oriented_liver(self, hu: np.ndarray, frame: BodyFrame | None, progress=None
+                       ) -> tuple[np.ndarray, tuple[int, ...], list[str]]:
+        """The liver stage's output on canonical ``hu`` (its body in ``frame``), the axes
+        the image was flipped along for it (the output is flipped back) and notes: an
+        image whose anatomy contradicts its header is segmented the right way round.
 
         The liver stage relies on the canonical orientation. When the spine lies in front
         of the body's centre the image is upside down: the stage runs on it flipped front
@@ -144,7 +148,6 @@ class Cascade:
         image is mirrored (or the anatomy is, situs inversus: either way the liver is then
         segmented where it lies) and the stage runs on it mirrored.
         """
-        frame = body_frame(hu)
         flips: tuple[int, ...] = (1,) if spine_in_front(hu, frame) else ()
         notes = []
         if flips:
@@ -158,12 +161,9 @@ class Cascade:
                          "against its header's orientation (or the anatomy is, situs "
                          "inversus); the liver stage ran on it mirrored, and the result was "
                          "mirrored back")
-        raw, liver, cleaning_s = self._liver_flipped(hu, flips, progress)
-        if 2 not in flips and liver_on_left(liver, frame):
-            notes.append("the liver found lies on the patient's left: the image may be "
-                         "mirrored against its header's orientation, and the liver stage "
-                         "relies on that orientation (check the header; or situs inversus)")
-        return raw, liver, notes, cleaning_s
+        if not flips:
+            return self.liver_mask(hu, progress), flips, notes
+        return np.flip(self.liver_mask(np.flip(hu, flips), progress), flips), flips, notes
 
     def _looks_mirrored(self, hu: np.ndarray, probes: int = MIRROR_PROBE_SLICES) -> bool:
         """True when the liver stage finds over MIRROR_RATIO times more liver in
@@ -179,18 +179,6 @@ class Cascade:
                 found += int((probability > 0.5).sum())
             counts.append(found)
         return counts[1] > MIRROR_RATIO * max(counts[0], 1)
-
-    def _liver_flipped(self, hu: np.ndarray, flips: tuple[int, ...], progress=None
-                       ) -> tuple[np.ndarray, np.ndarray, float]:
-        """Stage output and cleaned liver of ``hu`` flipped along ``flips``, flipped back,
-        and the seconds the clean-up took."""
-        raw = self.liver_mask(np.flip(hu, flips) if flips else hu, progress)
-        started = time.perf_counter()
-        liver = postprocess.clean_liver(raw)
-        cleaning_s = time.perf_counter() - started
-        if flips:
-            raw, liver = np.flip(raw, flips), np.flip(liver, flips)
-        return raw, liver, cleaning_s
 
     def liver_mask(self, hu: np.ndarray, progress=None) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the
