@@ -188,8 +188,8 @@ def calibration_slices(stage: Stage, spec: str | None = None, seed: int = 0) -> 
     data = load_data(spec, stage=stage.name, window=stage.window, size=stage.size, seed=seed,
                      pixel_mm=stage.pixel_mm)
     rows = np.random.default_rng(seed).permutation(len(data))[:CALIBRATION_SLICES + CHECK_SLICES]
-    return np.ascontiguousarray(data.images[data.neighbour_index(stage.in_channels)[rows]],
-                                np.float32)
+    return np.ascontiguousarray(
+        data.context(stage.in_channels, stage.context_mm).stack(data.images, rows), np.float32)
 
 
 def export_cascade(out: Path, liver_path: Path | None = None,

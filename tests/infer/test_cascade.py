@@ -130,3 +130,24 @@ def test_an_image_its_header_misdescribes_is_segmented_the_right_way_round(flips
     assert dice > dice_trusting and dice > dice_straight - 0.03, (dice, dice_trusting)
     words = {1: "upside down", 2: "mirrored"}
     assert all(any(words[a] in note for note in result.notes) for a in flips), result.notes
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 64])
+def test_a_2_5d_stage_sees_its_neighbours_in_mm_across_batch_edges(batch_size):
+    """A stage that looks only at its input slice +10 mm (the last of 5 slices 5 mm apart)
+    marks, on 2.5 mm slices, each slice whose 4th slice up holds liver: at every batch
+    edge, and with the last slice repeated beyond the volume's end."""
+    _, expected = block_volume(direction=DIRECTIONS["identity"])
+    hu = np.where(expected >= 1, LIVER_HU, -100.0).astype(np.float32)
+    stage = threshold_stage("liver", in_channels=5, context_mm=5.0, channel=4)
+    cascade = Cascade(stage, None, CascadeSettings(batch_size=batch_size,
+                                                   liver_slice_smoothing=1))
+    found = cascade.liver_mask(hu, slice_mm=2.5)
+    shifted = expected[np.minimum(np.arange(len(expected)) + 4, len(expected) - 1)] >= 1
+    assert _dice(found, shifted) > 0.97
+    rows_found = np.flatnonzero(found.any(axis=(1, 2)))
+    assert rows_found.tolist() == np.flatnonzero(shifted.any(axis=(1, 2))).tolist()
+    # on 1.25 mm slices the same 10 mm is 8 slices
+    thin = cascade.liver_mask(hu, slice_mm=1.25)
+    assert rows_found[-1] == 18 - 4
+    assert np.flatnonzero(thin.any(axis=(1, 2)))[-1] == 18 - 8

@@ -20,24 +20,30 @@ LIVER_HU, TUMOUR_HU, BACKGROUND_HU = 200.0, 60.0, -100.0
 class Threshold(nn.Module):
     """Logits (N, 2, H, W) positive where low < HU < high, for inputs windowed on [0, 255]."""
 
-    def __init__(self, low_hu: float, high_hu: float):
+    def __init__(self, low_hu: float, high_hu: float, channel: int | None = None):
         super().__init__()
         self.sharpness = nn.Parameter(torch.tensor(50.0))
         self.low, self.high = low_hu / 255.0, high_hu / 255.0
+        self.channel = channel  # the input slice it looks at (None: the middle one)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, x.shape[1] // 2]
+        x = x[:, x.shape[1] // 2 if self.channel is None else self.channel]
         score = self.sharpness * torch.minimum(x - self.low, self.high - x)
         return torch.stack([torch.zeros_like(score), score], dim=1)
 
 
-def threshold_stage(stage: str, pixel_mm: float | None = None) -> Stage:
+def threshold_stage(stage: str, pixel_mm: float | None = None, in_channels: int = 1,
+                    context_mm: float | None = None, channel: int | None = None) -> Stage:
+    """A threshold "network"; 2.5D with ``in_channels`` slices ``context_mm`` apart, looking
+    at input slice ``channel`` only (None: the middle one)."""
     low, high = (25.0, 1e4) if stage == "liver" else (25.0, 100.0)
     description = {"stage": stage, "livseg_version": "test", "architecture": {"name": "threshold"},
-                   "input": {"window_hu": [0.0, 255.0], "size": [64, 64], "in_channels": 1,
-                             "pixel_mm": pixel_mm},
+                   "input": {"window_hu": [0.0, 255.0], "size": [64, 64],
+                             "in_channels": in_channels, "pixel_mm": pixel_mm,
+                             "context_mm": context_mm},
                    "validation": {"dice": None}}
-    return Stage(TorchRunner(Threshold(low, high)), description, f"{stage}-threshold", "0" * 64)
+    return Stage(TorchRunner(Threshold(low, high, channel)), description,
+                 f"{stage}-threshold", "0" * 64)
 
 
 def block_volume(direction=(0, 0, -1, -1, 0, 0, 0, 1, 0), shape=(23, 41, 37),

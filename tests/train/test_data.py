@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+
 import numpy as np
 import pytest
 import torch
@@ -37,13 +38,30 @@ def test_split_is_by_volume_never_by_slice():
         split_by_volume(np.array(["a", "a"]), 0.2, 0)
 
 
-def test_neighbours_stay_in_their_volume_and_repeat_at_gaps():
-    index = _slice_set().neighbour_index(3)
-    # volume 1 holds slices 4, 5, 7: slice 5's neighbours are 4 and (missing 6 ->) 5 itself
-    assert index[1].tolist() == [0, 1, 1]
-    assert index[0].tolist() == [0, 0, 1]
-    assert index[3].tolist() == [3, 3, 4]  # volume 2 starts at slice 1
-    assert index[5].tolist() == [5, 5, 5]
+def test_neighbours_stay_in_their_volume_and_are_interpolated_across_gaps():
+    index = _slice_set().context(3)
+    # volume 1 holds slices 4, 5, 7: slice 5's upper neighbour, the missing 6, lies half-way
+    # between rows 1 and 2; slice 4's lower neighbour is beyond the volume: slice 4 itself
+    assert index.lower[1].tolist() == [0, 1, 1] and index.upper[1].tolist() == [0, 1, 2]
+    assert index.weight[1].tolist() == [0.0, 0.0, 0.5]
+    assert index.lower[0].tolist() == [0, 0, 1]
+    assert index.lower[3].tolist() == [3, 3, 4]  # volume 2 starts at slice 1
+    assert index.lower[5].tolist() == [5, 5, 5]
+    stacked = index.stack(_slice_set().images.astype(np.float32))[:, :, 0, 0]
+    assert stacked[1].tolist() == [0.0, 1.0, 1.5]
+
+
+def test_neighbours_in_mm_use_the_positions_of_the_slices(tmp_path):
+    base = _slice_set()
+    data = SliceSet(base.images, base.labels, base.volume_ids, base.slice_numbers, base.window,
+                    slice_mm=base.slice_numbers * 2.0)  # 2 mm slices: 8, 10, 14 mm in volume 1
+    index = data.context(3, step_mm=3.0)
+    stacked = index.stack(data.images.astype(np.float32))[:, :, 0, 0]
+    # row 1 (10 mm) sees 7 mm (before the first slice: row 0) and 13 mm (3/4 of the way to
+    # row 2, at 14 mm)
+    np.testing.assert_allclose(stacked[1], [0.0, 1.0, 1.75])
+    assert SliceSet.load(data.save(tmp_path / "c.npz")).slice_mm.tolist() == \
+        data.slice_mm.tolist()
 
 
 def test_cache_round_trip(tmp_path):

@@ -156,3 +156,23 @@ def test_a_split_file_decides_the_validation_volumes(tmp_path, fold, held_out):
     assert training["validation_volumes"] == held_out
     assert set(training["train_volumes"]) == {"phantom0", "phantom1", "phantom2"} - set(held_out)
     assert training["recipe"]["split"] == str(split) and training["recipe"]["fold"] == fold
+
+
+def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
+    """--init-from a 1-slice checkpoint: the 5-slice network gives the old network's logits
+    whatever its neighbouring slices hold, so fine-tuning starts where the old one stood."""
+    from livseg.models import build_model
+    from livseg.train.checkpoint import load_matching_weights
+
+    shipped = Path(__file__).parents[2] / "src/livseg/weights/liver_mobileunet.pt"
+    old, description = load_model(shipped)
+    arguments = {**description["architecture"], "in_channels": 5}
+    grown = build_model(arguments.pop("name"), **arguments)
+    loaded, total = load_matching_weights(grown, shipped)
+    assert loaded == total
+    middle = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    neighbours = torch.rand(2, 5, 64, 64, generator=torch.Generator().manual_seed(1))
+    neighbours[:, 2:3] = middle
+    with torch.no_grad():
+        torch.testing.assert_close(grown.eval()(neighbours), old.eval()(middle),
+                                   atol=1e-4, rtol=1e-4)

@@ -103,7 +103,7 @@ class Cascade:
             clock = now
 
         frame = body_frame(hu)
-        raw_liver, flips, notes = self.oriented_liver(hu, frame, progress)
+        raw_liver, flips, notes = self.oriented_liver(hu, frame, progress, spacing[0])
         self.liver.release()
         tick("liver_stage")
         liver = postprocess.clean_liver(raw_liver)
@@ -135,7 +135,8 @@ class Cascade:
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi, notes)
 
-    def oriented_liver(self, hu: np.ndarray, frame: BodyFrame | None, progress=None
+    def oriented_liver(self, hu: np.ndarray, frame: BodyFrame | None, progress=None,
+                       slice_mm: float | None = None
                        ) -> tuple[np.ndarray, tuple[int, ...], list[str]]:
         """The liver stage's output on canonical ``hu`` (its body in ``frame``), the axes
         the image was flipped along for it (the output is flipped back) and notes: an
@@ -162,8 +163,9 @@ class Cascade:
                          "inversus); the liver stage ran on it mirrored, and the result was "
                          "mirrored back")
         if not flips:
-            return self.liver_mask(hu, progress), flips, notes
-        return np.flip(self.liver_mask(np.flip(hu, flips), progress), flips), flips, notes
+            return self.liver_mask(hu, progress, slice_mm), flips, notes
+        return (np.flip(self.liver_mask(np.flip(hu, flips), progress, slice_mm), flips), flips,
+                notes)
 
     def _looks_mirrored(self, hu: np.ndarray, probes: int = MIRROR_PROBE_SLICES) -> bool:
         """True when the liver stage finds over MIRROR_RATIO times more liver in
@@ -180,7 +182,8 @@ class Cascade:
             counts.append(found)
         return counts[1] > MIRROR_RATIO * max(counts[0], 1)
 
-    def liver_mask(self, hu: np.ndarray, progress=None) -> np.ndarray:
+    def liver_mask(self, hu: np.ndarray, progress=None, slice_mm: float | None = None
+                   ) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the
         probabilities averaged over ``liver_slice_smoothing`` neighbouring slices (at the
         small size: averaging and resizing are both linear, so their order does not
@@ -188,7 +191,7 @@ class Cascade:
         stage, batch = self.liver, self.settings.batch_size
         small = np.empty((len(hu), *stage.size), np.float32)
         for start, stop, probability in self._in_batches(stage, hu, stage.size, "liver",
-                                                         progress):
+                                                         progress, slice_mm):
             small[start:stop] = probability
         if self.settings.liver_slice_smoothing > 1:
             small = ndimage.uniform_filter1d(small, self.settings.liver_slice_smoothing,
@@ -208,20 +211,22 @@ class Cascade:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
         mask = np.empty(roi_hu.shape, bool)
         for start, stop, probability in self._in_batches(stage, roi_hu, shape, "tumour",
-                                                         progress):
+                                                         progress, spacing_zyx[0]):
             mask[start:stop] = resize_in_plane(probability, roi_hu.shape[1:],
                                                is_label=False) > 0.5
         return mask
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
-                    progress=None):
+                    progress=None, slice_mm: float | None = None):
         """(start, stop, probability of slices start:stop at ``size``) batch by batch; a
-        2.5D stage also gets the neighbours of each batch's first and last slices."""
-        batch, half = self.settings.batch_size, stage.in_channels // 2
+        2.5D stage also gets the slices its inputs reach beyond each batch's first and last
+        (``slice_mm`` apart; None: the slices are not consecutive and stand alone)."""
+        batch, reach = self.settings.batch_size, stage.context_reach(slice_mm)
         for start in range(0, len(hu), batch):
-            low, high = max(0, start - half), min(len(hu), start + batch + half)
+            low, high = max(0, start - reach), min(len(hu), start + batch + reach)
             block = resize_in_plane(hu[low:high], size, is_label=False)
-            probability = stage.probability(block, batch_size=batch, tta=self.settings.tta)
+            probability = stage.probability(block, slice_mm=slice_mm, batch_size=batch,
+                                             tta=self.settings.tta)
             stop = min(start + batch, len(hu))
             yield start, stop, probability[start - low: stop - low]
             if progress:

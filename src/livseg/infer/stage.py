@@ -19,6 +19,7 @@ from livseg.errors import LivsegInputError
 from livseg.infer.runners import OnnxRunner, TorchRunner, choose_backend
 from livseg.io.text import file_sha256
 from livseg.preprocess import hu_window
+from livseg.preprocess.context import ContextIndex, context_index, context_reach, volume_context
 
 #: Flip test-time augmentation: none, left-right, up-down (axes of an (N, C, H, W) batch;
 #: negative, so that they are the same spatial axes of the (N, H, W) probabilities).
@@ -88,6 +89,25 @@ class Stage:
     def in_channels(self) -> int:
         return int(self.description["input"]["in_channels"])
 
+    @property
+    def context_mm(self) -> float | None:
+        """2.5D: the distance in mm between the input slices (None: adjacent slices)."""
+        return self.description["input"].get("context_mm")
+
+    def context(self, n_slices: int, slice_mm: float | None) -> ContextIndex:
+        """The 2.5D inputs of ``n_slices`` consecutive slices ``slice_mm`` apart. A stage
+        with inputs at fixed mm given no spacing sees each slice alone (as it saw isolated
+        slices in training)."""
+        if self.context_mm is not None and not slice_mm:
+            return context_index(np.full(n_slices, np.nan), self.in_channels, 1.0)
+        return volume_context(n_slices, self.in_channels, slice_mm, self.context_mm)
+
+    def context_reach(self, slice_mm: float | None) -> int:
+        """Slices beyond a block that its 2.5D inputs reach, on each side."""
+        if self.context_mm is not None and not slice_mm:
+            return 0
+        return context_reach(self.in_channels, slice_mm, self.context_mm)
+
     def info(self) -> dict:
         """What the report says about this model."""
         return {"stage": self.name, "file": self.file, "sha256": self.sha256,
@@ -109,16 +129,18 @@ class Stage:
         """Memory the network kept between batches goes back (call when a volume is done)."""
         self.runner.release()
 
-    def probability(self, slices_hu: np.ndarray, *, batch_size: int = 16, tta: bool = False,
+    def probability(self, slices_hu: np.ndarray, *, slice_mm: float | None = None,
+                    batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """(Z, H, W) HU slices -> (Z, H, W) float32 probability of the stage's foreground."""
+        """(Z, H, W) consecutive HU slices, ``slice_mm`` apart -> (Z, H, W) float32
+        probability of the stage's foreground."""
         images = hu_window(slices_hu, *self.window)
-        half = self.in_channels // 2
+        context = self.context(len(images), slice_mm)
         out = np.empty(slices_hu.shape, np.float32)
         for start in range(0, len(images), batch_size):
             rows = np.arange(start, min(start + batch_size, len(images)))
-            stack = np.clip(rows[:, None] + np.arange(-half, half + 1), 0, len(images) - 1)
-            out[rows] = self._forward(np.ascontiguousarray(images[stack], np.float32), tta)
+            stack = context.stack(images, rows)
+            out[rows] = self._forward(np.ascontiguousarray(stack, np.float32), tta)
             if progress:
                 progress(len(rows))
         return out

@@ -27,7 +27,8 @@ STAGE_LABELS = {"liver": {0: "background", 1: "liver"},
 
 
 def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
-             training: dict, validation: dict, pixel_mm: float | None = None) -> dict:
+             training: dict, validation: dict, pixel_mm: float | None = None,
+             context_mm: float | None = None) -> dict:
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "livseg_version": __version__,
         "stage": stage,
@@ -35,7 +36,7 @@ def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
         "input": {"window_hu": list(window), "size": list(size), "in_channels": in_channels,
                   "orientation": "canonical axial (LPS), array (z, y, x)",
                   "scaling": "clip HU to window_hu, then (hu - low) / (high - low)",
-                  "pixel_mm": pixel_mm},
+                  "pixel_mm": pixel_mm, "context_mm": context_mm},
         "labels": {str(k): v for k, v in STAGE_LABELS[stage].items()},
         "training": training,
         "validation": validation,
@@ -102,9 +103,35 @@ def load_model(path: Path) -> tuple[nn.Module, dict]:
 
 
 def load_matching_weights(model: nn.Module, path: Path) -> tuple[int, int]:
-    """Copy every tensor of a checkpoint whose name and shape match (transfer learning)."""
+    """Copy every tensor of a checkpoint whose name and shape match (transfer learning).
+
+    A single-slice network's input layers start a 2.5D one (k input slices): per-channel
+    tensors (the stem's depthwise kernel and its norm) are repeated for every slice, and
+    the convolution that mixes the slices takes the middle one with the neighbours at zero,
+    so the new network begins as exactly the old one and learns what the neighbours add."""
     source = read_checkpoint(path)["model_state"]
     target = model.state_dict()
     matching = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
+    for name, weights in source.items():
+        inflated = _inflated(weights, target.get(name))
+        if name not in matching and inflated is not None:
+            matching[name] = inflated
     model.load_state_dict(matching, strict=False)
     return len(matching), len(target)
+
+
+def _inflated(weights: torch.Tensor, wanted: torch.Tensor | None) -> torch.Tensor | None:
+    """``weights`` of one input slice grown to ``wanted``'s k slices, or None."""
+    if wanted is None or weights.ndim != wanted.ndim or weights.ndim == 0:
+        return None
+    differ = [axis for axis in range(weights.ndim) if weights.shape[axis] != wanted.shape[axis]]
+    if len(differ) != 1 or weights.shape[differ[0]] != 1 or wanted.shape[differ[0]] % 2 == 0:
+        return None
+    axis, k = differ[0], wanted.shape[differ[0]]
+    if axis == 0:  # one value per input slice: the same for each
+        return weights.expand_as(wanted).clone()
+    if axis == 1 and weights.ndim == 4:  # mixes the slices: the middle one only
+        grown = torch.zeros_like(wanted)
+        grown[:, k // 2] = weights[:, 0]
+        return grown
+    return None

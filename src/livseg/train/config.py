@@ -26,7 +26,8 @@ class TrainConfig:
     fold: int | None = None  # with split: fold i of its k folds is the validation set
     seed: int = 0
     size: tuple[int, int] = (256, 256)
-    in_channels: int = 1  # 1 slice, or an odd number k of adjacent slices (2.5D)
+    in_channels: int = 1  # 1 slice, or an odd number k of slices (2.5D)
+    context_mm: float | None = None  # 2.5D: the k slices this far apart; None: adjacent
     window: tuple[float, float] = (0.0, 255.0)  # HU -> [0, 1]; slice folders declare theirs
     pixel_mm: float | None = None  # tumour stage: in-plane pixel size of the liver ROI
     oversample: float = 2.0  # sampling weight of slices holding the foreground class
@@ -58,6 +59,8 @@ class TrainConfig:
         _check_architecture(self.arch, self.arch_args)
         if self.in_channels < 1 or self.in_channels % 2 == 0:
             raise LivsegInputError("in_channels must be an odd number of slices (1, 3, 5)")
+        if self.context_mm is not None and not 0 < self.context_mm <= 50:
+            raise LivsegInputError("context_mm must lie in (0, 50] mm")
         low, high = self.contrast_range
         if not (0 < low <= high) or not 0 <= self.brightness < 1:
             raise LivsegInputError("contrast_range must be 0 < low <= high and brightness in "

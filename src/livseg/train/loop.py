@@ -15,6 +15,7 @@ from torch.nn.parallel import DistributedDataParallel
 from livseg.errors import LivsegInputError
 from livseg.metrics.overlap import Confusion, accuracy, dice, efficiency, sensitivity, specificity
 from livseg.models import build_model
+from livseg.preprocess.context import ContextIndex
 from livseg.splits import read_split
 from livseg.train import distributed
 from livseg.train.augment import AugmentConfig, augment_batch
@@ -39,20 +40,21 @@ class Split:
 
     images: torch.Tensor  # (N, H, W) float16
     target: torch.Tensor  # (N, H, W) uint8: 1 where the stage's foreground is
-    neighbours: torch.Tensor  # (N, k) row indices for 2.5D input
+    context: ContextIndex  # (N, k) rows and weights of the 2.5D inputs, as tensors
     volume_ids: list[str]
 
     def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, k, H, W) float32 images and (B, H, W) long targets for ``rows``."""
-        return self.images[self.neighbours[rows]].float(), self.target[rows].long()
+        return self.context.stack(self.images, rows).float(), self.target[rows].long()
 
 
-def _split_tensors(data: SliceSet, keep: np.ndarray, stage: str, k: int, device) -> Split:
+def _split_tensors(data: SliceSet, keep: np.ndarray, config: TrainConfig, device) -> Split:
     part = data.subset(keep)
-    target = (part.labels >= 1) if stage == "liver" else (part.labels == 2)
+    target = (part.labels >= 1) if config.stage == "liver" else (part.labels == 2)
+    context = part.context(config.in_channels, config.context_mm)
     return Split(torch.from_numpy(part.images).to(device),
                  torch.from_numpy(target.astype(np.uint8)).to(device),
-                 torch.from_numpy(part.neighbour_index(k)).to(device),
+                 context.to(lambda array: torch.from_numpy(array).to(device)),
                  sorted(set(part.volume_ids.tolist())))
 
 
@@ -145,8 +147,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     else:
         is_train, is_val = split_by_volume(data.volume_ids, config.validation_fraction,
                                            config.seed)
-    train_split = _split_tensors(data, is_train, config.stage, config.in_channels, device)
-    val_split = _split_tensors(data, is_val, config.stage, config.in_channels, device)
+    train_split = _split_tensors(data, is_train, config, device)
+    val_split = _split_tensors(data, is_val, config, device)
     use_amp = config.amp and device.type == "cuda"
     channels_last = config.channels_last  # measured faster for these nets on CPU too
 
@@ -218,7 +220,8 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
                                      wall_time_s=time.perf_counter() - started)
                 description = describe(model, stage=config.stage, window=data.window,
                                        size=config.size, in_channels=config.in_channels,
-                                       pixel_mm=config.pixel_mm, training=training_info,
+                                       pixel_mm=config.pixel_mm,
+                                       context_mm=config.context_mm, training=training_info,
                                        validation={**val_scores, "epoch": epoch})
                 save_checkpoint(run_dir / "last.pt", description, model, {
                     "epoch": epoch, "optimizer": optimizer.state_dict(),
@@ -239,6 +242,7 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
             save_checkpoint(run_dir / "interrupted.pt", describe(
                 model, stage=config.stage, window=data.window, size=config.size,
                 in_channels=config.in_channels, pixel_mm=config.pixel_mm,
+                context_mm=config.context_mm,
                 training={**training_info, "interrupted_after_epoch": completed},
                 validation={}), model)
             log.warning("interrupted: the current weights are in interrupted.pt; --resume "

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from livseg.errors import LivsegInputError
+from livseg.preprocess.context import ContextIndex, context_index
 
 
 @dataclass
@@ -26,9 +27,16 @@ class SliceSet:
     window: tuple[float, float]  # HU mapped to 0 and 1
     sources: list[str] = field(default_factory=list)
     has_tumour_labels: bool = True
+    slice_mm: np.ndarray | None = None  # (N,) float: position along its volume in mm; NaN
+    # (the default) for a slice whose neighbours are unknown (slice folders, synthetic)
 
     def __post_init__(self) -> None:
         n = len(self.images)
+        if self.slice_mm is None:
+            self.slice_mm = np.full(n, np.nan)
+        self.slice_mm = np.asarray(self.slice_mm, np.float64)
+        if len(self.slice_mm) != n:
+            raise ValueError("slice positions and images differ in length")
         if not (len(self.labels) == len(self.volume_ids) == len(self.slice_numbers) == n):
             raise ValueError("images, labels, volume ids and slice numbers differ in length")
 
@@ -42,30 +50,16 @@ class SliceSet:
     def subset(self, keep: np.ndarray) -> SliceSet:
         return SliceSet(self.images[keep], self.labels[keep], self.volume_ids[keep],
                         self.slice_numbers[keep], self.window, list(self.sources),
-                        self.has_tumour_labels)
+                        self.has_tumour_labels, self.slice_mm[keep])
 
-    def neighbour_index(self, k: int) -> np.ndarray:
-        """(N, k) row indices of each slice's k adjacent slices (2.5D input).
-
-        Neighbours missing from the set (volume edges, sparse slice folders) repeat the
-        nearest slice that is present.
-        """
-        index = np.repeat(np.arange(len(self))[:, None], k, axis=1)
-        if k == 1:
-            return index
-        lookup = {(v, s): i for i, (v, s) in enumerate(zip(self.volume_ids, self.slice_numbers,
-                                                           strict=True))}
-        half = k // 2
-        for row, (volume, number) in enumerate(zip(self.volume_ids, self.slice_numbers,
-                                                   strict=True)):
-            for column, offset in enumerate(range(-half, half + 1)):
-                step = 1 if offset > 0 else -1
-                for distance in range(abs(offset), 0, -1):
-                    found = lookup.get((volume, int(number) + step * distance))
-                    if found is not None:
-                        index[row, column] = found
-                        break
-        return index
+    def context(self, k: int, step_mm: float | None = None) -> ContextIndex:
+        """Each slice's k inputs (2.5D) among the slices of its own volume: ``step_mm``
+        apart along the volume (interpolated between the slices present), or the adjacent
+        slice numbers when ``step_mm`` is None. See :mod:`livseg.preprocess.context`."""
+        if step_mm is None:
+            return context_index(self.slice_numbers.astype(np.float64), k, 1.0,
+                                 self.volume_ids.astype(str))
+        return context_index(self.slice_mm, k, step_mm, self.volume_ids.astype(str))
 
     def save(self, path: Path) -> Path:
         from livseg.io.text import atomic_output
@@ -75,7 +69,8 @@ class SliceSet:
         with atomic_output(path) as partial, open(partial, "wb") as stream:
             np.savez(stream, images=self.images, labels=self.labels,  # file: no suffix added
                      volume_ids=self.volume_ids.astype(str),
-                     slice_numbers=self.slice_numbers, meta=np.array(json.dumps(meta)))
+                     slice_numbers=self.slice_numbers, slice_mm=self.slice_mm,
+                     meta=np.array(json.dumps(meta)))
         return Path(path)
 
     @classmethod
@@ -85,7 +80,8 @@ class SliceSet:
                 meta = json.loads(str(data["meta"]))
                 return cls(data["images"], data["labels"], data["volume_ids"],
                            data["slice_numbers"], tuple(meta["window"]), meta["sources"],
-                           meta["has_tumour_labels"])
+                           meta["has_tumour_labels"],
+                           data["slice_mm"] if "slice_mm" in data.files else None)
         except (OSError, KeyError, ValueError) as error:
             raise LivsegInputError(f"is not a livseg slice cache ({error})", path) from None
 
@@ -99,7 +95,8 @@ def concatenate(sets: list[SliceSet]) -> SliceSet:
                     np.concatenate([s.volume_ids.astype(str) for s in sets]),
                     np.concatenate([s.slice_numbers for s in sets]), sets[0].window,
                     [src for s in sets for src in s.sources],
-                    all(s.has_tumour_labels for s in sets))
+                    all(s.has_tumour_labels for s in sets),
+                    np.concatenate([s.slice_mm for s in sets]))
 
 
 def split_by_volume(volume_ids: np.ndarray, validation_fraction: float,

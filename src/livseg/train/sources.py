@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+from scipy import ndimage
 
 from livseg.errors import LivsegInputError
 from livseg.io import read_volume
@@ -110,17 +111,20 @@ def rewindowed(data: SliceSet, window: tuple[float, float]) -> SliceSet:
                                data.sources[0] if data.sources else None)
     hu = hu_from_window(data.images.astype(np.float32), low, high)
     return SliceSet(hu_window(hu, *window).astype(np.float16), data.labels, data.volume_ids,
-                    data.slice_numbers, tuple(window), data.sources, data.has_tumour_labels)
+                    data.slice_numbers, tuple(window), data.sources, data.has_tumour_labels,
+                    data.slice_mm)
 
 
 def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, ...],
                   volume_id: str, *, stage: str, window: tuple[float, float],
                   size: tuple[int, int], empty_every: int = 4, margin_mm: float = 10.0,
-                  pixel_mm: float | None = None) -> SliceSet | None:
+                  pixel_mm: float | None = None, near_liver_mm: float = 10.0
+                  ) -> SliceSet | None:
     """Slices of one canonical volume for a stage.
 
-    Liver stage: whole slices resized to ``size``; every slice with liver and every
-    ``empty_every``-th slice without. Tumour stage: the liver's bounding box (plus
+    Liver stage: whole slices resized to ``size``; every slice with liver, every slice
+    within ``near_liver_mm`` of one (the hardest negatives, and the context a 2.5D stage
+    needs at the liver's ends) and every ``empty_every``-th slice further away. Tumour stage: the liver's bounding box (plus
     ``margin_mm``) resampled in-plane to ``pixel_mm`` (kept native when None),
     centre-padded or cropped to ``size``.
     """
@@ -137,13 +141,17 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
         keep = np.ones(len(hu), bool)
     else:
         slice_numbers = np.arange(len(hu))
-        keep = liver.any(axis=(1, 2)) | (slice_numbers % empty_every == 0)
+        has_liver = liver.any(axis=(1, 2))
+        reach = int(near_liver_mm // float(spacing_zyx[0]))
+        near = ndimage.binary_dilation(has_liver, iterations=reach) if reach else has_liver
+        keep = near | (slice_numbers % empty_every == 0)
         hu = resize_in_plane(hu.astype(np.float32), size, is_label=False)
         labels = resize_in_plane(labels, size, is_label=True)
     if not keep.any():
         return None
     return SliceSet(hu_window(hu[keep], *window).astype(np.float16), labels[keep],
-                    np.full(int(keep.sum()), volume_id), slice_numbers[keep], window)
+                    np.full(int(keep.sum()), volume_id), slice_numbers[keep], window,
+                    slice_mm=slice_numbers[keep] * float(spacing_zyx[0]))
 
 
 def to_pixel_size(hu: np.ndarray, labels: np.ndarray, spacing_yx, pixel_mm: float):

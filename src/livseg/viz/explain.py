@@ -81,7 +81,7 @@ def explain_slice(volume: Volume, cascade: Cascade, slice_index: int | None,
     """
     canonical, _ = to_canonical(volume)
     hu = canonical.array.astype(np.float32)
-    liver = clean_liver(cascade.liver_mask(hu))
+    liver = clean_liver(cascade.liver_mask(hu, slice_mm=canonical.spacing_zyx[0]))
     if slice_index is None:
         slice_index = int(np.argmax(liver.sum(axis=(1, 2))))
     if not 0 <= slice_index < len(hu):
