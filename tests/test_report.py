@@ -53,3 +53,33 @@ def test_no_liver_gives_zero_burden():
     report = build_report(empty, input_path="x", models=[], seconds={})
     assert report["liver_volume_ml"] == 0 and report["tumour_burden_percent"] == 0
     assert report["lesions"] == []
+
+
+def test_each_lesion_gets_its_hu_and_its_contrast_to_the_liver_around_it():
+    labels = _labels()
+    hu = np.full(labels.shape, -1000.0, np.float32)
+    hu[labels.array == 1] = 100.0
+    hu[4:8, 10:13, 10:30] = 40.0  # lesion A: 60 HU darker than the liver
+    hu[12:14, 20:22, 30:32] = 105.0  # lesion B: 5 HU brighter: isodense
+    hu[2:18, 30:35, 5:10] = 160.0  # liver over 10 mm from both lesions: not their shell
+    ct = labels.with_array(hu)
+    a, b = build_report(labels, input_path="x", models=[], seconds={}, ct=ct)["lesions"]
+    assert a["mean_hu"] == 40.0 and a["surrounding_liver_hu"] == 100.0
+    assert a["contrast_hu"] == -60.0 and a["density"] == "hypodense"
+    assert b["contrast_hu"] == 5.0 and b["density"] == "isodense"
+    hu[12:14, 20:22, 30:32] = 130.0
+    b = build_report(labels, input_path="x", models=[], seconds={},
+                     ct=labels.with_array(hu))["lesions"][1]
+    assert b["contrast_hu"] == 30.0 and b["density"] == "hyperdense"
+    without_ct = build_report(labels, input_path="x", models=[], seconds={})["lesions"][0]
+    assert "contrast_hu" not in without_ct
+
+
+def test_a_lesion_with_no_liver_around_it_gets_no_contrast():
+    array = np.zeros((6, 12, 12), np.uint8)
+    array[1:5, 2:10, 2:10] = 2  # all tumour, no liver voxel
+    labels = Volume(array, spacing=(1.0, 1.0, 1.0))
+    lesion = build_report(labels, input_path="x", models=[], seconds={},
+                          ct=labels.with_array(np.full(array.shape, 50.0)))["lesions"][0]
+    assert lesion["mean_hu"] == 50.0
+    assert lesion["contrast_hu"] is None and lesion["density"] is None

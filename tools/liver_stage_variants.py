@@ -1,47 +1,90 @@
-"""Liver Dice of a liver-stage checkpoint on whole real volumes under post-processing
-variants (probability threshold, averaging probabilities over 3 neighbouring slices, flip
-TTA), each followed by the cascade's clean-up (largest component, holes filled).
-Used to choose the cascade's settings on development volumes, never on the test volume.
-Usage: python tools/liver_stage_variants.py CKPT CT:LABELS [CT:LABELS ...]"""
+"""Liver Dice of a liver stage on whole volumes under post-processing variants: probabilities
+averaged across slices (over a distance in mm), the probability threshold, and thin bridges
+cut (``postprocess.cut_bridges``, radius in mm) before the cascade's clean-up (largest
+component, holes filled).
+
+The stage runs once per volume as the cascade runs it (canonical orientation, 2.5D inputs at
+the volume's own slice spacing); each variant then only post-processes. Used to choose the
+cascade's settings on the validation volumes of the split, never on a test case.
+
+Usage: python tools/liver_stage_variants.py CKPT SPLIT.json LITS_FOLDER [--json OUT]
+"""
 from __future__ import annotations
 
-import sys
+import argparse
+import itertools
+import json
 
 import numpy as np
 from scipy import ndimage
 
-from livseg.infer import Stage
-from livseg.infer.postprocess import clean_liver
+from livseg.benchmark import split_cases
+from livseg.infer import Cascade, CascadeSettings, Stage
+from livseg.infer.postprocess import clean_liver, cut_bridges
 from livseg.io import read_volume
 from livseg.metrics.overlap import Confusion, overlap_scores
 from livseg.preprocess import resize_in_plane, to_canonical
+from livseg.splits import read_split
 
-THRESHOLDS = (0.5, 0.6, 0.7)
+SMOOTHING_MM = (0.0, 4.0, 8.0)
+THRESHOLDS = (0.4, 0.5, 0.6)
+BRIDGE_MM = (0.0, 3.0, 5.0)
 
 
-def main(checkpoint: str, pairs: list[str]) -> None:
-    stage = Stage.load(checkpoint)
+def volume_variants(cascade: Cascade, ct_path, label_path) -> dict[tuple, float]:
+    ct = to_canonical(read_volume(ct_path))[0]
+    reference = to_canonical(read_volume(label_path))[0].array >= 1
+    hu, spacing = ct.array, ct.spacing_zyx
+    stage = cascade.liver
+    small = np.empty((len(hu), *stage.size), np.float32)
+    for start, stop, probability in cascade._in_batches(stage, hu, stage.size, "liver",
+                                                        slice_mm=spacing[0]):
+        small[start:stop] = probability
+    scores = {}
+    for smoothing in SMOOTHING_MM:
+        slices = max(1, int(round(smoothing / spacing[0])) | 1) if smoothing else 1
+        smoothed = (ndimage.uniform_filter1d(small, slices, axis=0, mode="nearest")
+                    if slices > 1 else small)
+        probability = resize_in_plane(smoothed, hu.shape[1:], is_label=False)
+        for threshold, bridge in itertools.product(THRESHOLDS, BRIDGE_MM):
+            mask = probability > threshold
+            if bridge:
+                mask = cut_bridges(mask, spacing, bridge)
+            scores[(smoothing, threshold, bridge)] = overlap_scores(
+                Confusion.of(clean_liver(mask), reference))["dice"]
+    return scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint")
+    parser.add_argument("split")
+    parser.add_argument("folder")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    cascade = Cascade(Stage.load(args.checkpoint, backend="auto"), None,
+                      CascadeSettings(liver_slice_smoothing=1))
+    cases = split_cases(read_split(args.split), args.folder)
     table: dict[tuple, list[float]] = {}
-    for pair in pairs:
-        ct_path, label_path = pair.split(":")
-        ct = to_canonical(read_volume(ct_path))[0]
-        reference = to_canonical(read_volume(label_path))[0].array >= 1
-        hu = ct.array.astype(np.float32)
-        for tta in (False, True):
-            small = stage.probability(resize_in_plane(hu, stage.size, is_label=False), tta=tta)
-            probability = resize_in_plane(small, hu.shape[1:], is_label=False)
-            for smooth in (False, True):
-                p = ndimage.uniform_filter1d(probability, 3, axis=0) if smooth else probability
-                for threshold in THRESHOLDS:
-                    dice = overlap_scores(Confusion.of(clean_liver(p > threshold),
-                                                       reference))["dice"]
-                    table.setdefault((tta, smooth, threshold), []).append(dice)
-    print("tta smooth threshold | " + " ".join(p.split(":")[0].split("/")[-2] for p in pairs)
-          + " | mean")
-    for (tta, smooth, threshold), dices in table.items():
-        print(f"{tta!s:5} {smooth!s:5} {threshold:.1f} | "
-              + " ".join(f"{d:.4f}" for d in dices) + f" | {np.mean(dices):.4f}")
+    for case in cases:
+        for key, dice in volume_variants(cascade, case.ct, case.reference).items():
+            table.setdefault(key, []).append(dice)
+    print("smoothing_mm threshold bridge_mm | " + " ".join(c.name for c in cases)
+          + " | mean | lowest")
+    rows = []
+    for (smoothing, threshold, bridge), dices in sorted(table.items(),
+                                                         key=lambda kv: -np.mean(kv[1])):
+        print(f"{smoothing:4.1f} {threshold:.1f} {bridge:3.1f} | "
+              + " ".join(f"{d:.4f}" for d in dices)
+              + f" | {np.mean(dices):.4f} | {np.min(dices):.4f}")
+        rows.append({"smoothing_mm": smoothing, "threshold": threshold, "bridge_mm": bridge,
+                     "dice": dict(zip([c.name for c in cases], dices, strict=True)),
+                     "mean": float(np.mean(dices)), "lowest": float(np.min(dices))})
+    if args.json:
+        with open(args.json, "w") as stream:
+            json.dump({"checkpoint": args.checkpoint, "split": args.split, "rows": rows},
+                      stream, indent=1)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2:])
+    main()

@@ -96,7 +96,7 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
         seconds["total"] = round(time.perf_counter() - started, 4)
         report = build_report(result.labels, input_path=str(input_path), models=result.models,
                               seconds=seconds,
-                              notes=[*volume.notes, *result.notes])
+                              notes=[*volume.notes, *result.notes], ct=volume)
         write_json(staging / "report.json", report)
     return report
 

@@ -19,9 +19,21 @@ from livseg.preprocess import crop, mask_bbox, to_canonical
 REPORT_FORMAT = "livseg-report"
 
 
+#: Around each lesion, the liver between these distances (mm) from it is its surrounding
+#: liver: outside the lesion's blurred edge, near enough to share its contrast phase.
+SHELL_MM = (2.0, 10.0)
+#: A lesion is hypo- or hyperdense when its mean differs from the surrounding liver's by
+#: more than this (HU); isodense otherwise.
+DENSITY_HU = 10.0
+#: Fewer surrounding-liver voxels than this: no contrast is given.
+MIN_SHELL_VOXELS = 20
+
+
 def build_report(labels: Volume, *, input_path: str, models: list[dict],
-                 seconds: dict[str, float], notes: list[str] | None = None) -> dict:
-    """The report of one segmentation ``labels`` (0/1/2 on the input's grid)."""
+                 seconds: dict[str, float], notes: list[str] | None = None,
+                 ct: Volume | None = None) -> dict:
+    """The report of one segmentation ``labels`` (0/1/2 on the input's grid); with the
+    ``ct`` it came from (same grid), each lesion's HU and its contrast to the liver."""
     voxel_ml = labels.voxel_volume_ml
     liver_ml = float(np.count_nonzero(labels.array >= 1) * voxel_ml)
     tumour_ml = float(np.count_nonzero(labels.array == 2) * voxel_ml)
@@ -39,11 +51,12 @@ def build_report(labels: Volume, *, input_path: str, models: list[dict],
         "lesions": [],
         "models": models,
         "seconds": seconds,
-    } | _lesions(labels)
+    } | _lesions(labels, ct)
 
 
-def _lesions(labels: Volume) -> dict:
+def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
     canonical, reorientation = to_canonical(labels, copy=False)
+    hu = None if ct is None else to_canonical(ct, copy=False)[0].array
     tumour = canonical.array == 2
     box = mask_bbox(tumour, None, 1)  # labelling only the tumours' box: same lesions, faster
     if box is None:
@@ -66,7 +79,8 @@ def _lesions(labels: Volume) -> dict:
                             for c in canonical.index_to_physical(voxels.mean(axis=0))],
             "slices": list(z_range),
             "slice_axis": int(axis),
-        })
+        } | ({} if hu is None else _density(hu, canonical.array, voxels,
+                                              canonical.spacing_zyx)))
     lesions.sort(key=lambda lesion: -lesion["volume_ml"])
     for number, lesion in enumerate(lesions, start=1):
         lesion["id"] = number
@@ -87,3 +101,27 @@ def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -
         differences = points[:, None, :] - points[None, :, :]
         longest = max(longest, float(np.sqrt((differences ** 2).sum(-1)).max()))
     return longest
+
+
+def _density(hu: np.ndarray, labels: np.ndarray, voxels: np.ndarray,
+             spacing_zyx: tuple[float, ...]) -> dict:
+    """The lesion's mean HU, the mean HU of the liver around it (``SHELL_MM`` away, tumour
+    excluded), their difference and what it makes the lesion."""
+    mean_hu = float(hu[tuple(voxels.T)].mean())
+    reach = [int(np.ceil(SHELL_MM[1] / s)) + 1 for s in spacing_zyx]
+    low = np.maximum(voxels.min(axis=0) - reach, 0)
+    high = np.minimum(voxels.max(axis=0) + reach + 1, labels.shape)
+    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
+    lesion = np.zeros([b.stop - b.start for b in box], bool)
+    lesion[tuple((voxels - low).T)] = True
+    distance = ndimage.distance_transform_edt(~lesion, sampling=spacing_zyx)
+    shell = (distance > SHELL_MM[0]) & (distance <= SHELL_MM[1]) & (labels[box] == 1)
+    detail = {"mean_hu": round(mean_hu, 1), "surrounding_liver_hu": None, "contrast_hu": None,
+              "density": None}
+    if int(shell.sum()) >= MIN_SHELL_VOXELS:
+        liver_hu = float(hu[box][shell].mean())
+        contrast = mean_hu - liver_hu
+        detail |= {"surrounding_liver_hu": round(liver_hu, 1), "contrast_hu": round(contrast, 1),
+                   "density": "hypodense" if contrast < -DENSITY_HU else
+                   "hyperdense" if contrast > DENSITY_HU else "isodense"}
+    return detail

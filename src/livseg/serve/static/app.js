@@ -72,6 +72,9 @@ async function showResult(job) {
     const [x, y, z] = lesion.centroid_mm;
     for (const cell of [lesion.id, lesion.volume_ml.toFixed(2),
                         lesion.longest_axial_diameter_mm.toFixed(1),
+                        lesion.contrast_hu == null ? "" :
+                          `${lesion.density} (${lesion.contrast_hu > 0 ? "+" : ""}` +
+                          `${lesion.contrast_hu.toFixed(0)} HU)`,
                         `${x.toFixed(0)}, ${y.toFixed(0)}, ${z.toFixed(0)}`]) {
       const td = document.createElement("td"); td.textContent = cell; row.append(td);
     }
