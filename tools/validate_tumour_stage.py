@@ -28,8 +28,8 @@ def main(checkpoint: str, cases: list[str]) -> None:
         box = mask_bbox(liver, ct.spacing_zyx, CascadeSettings().roi_margin_mm)
         for tta in (False, True):
             cascade = Cascade(stage, stage, CascadeSettings(tta=tta))
-            found = cascade.tumour_mask(crop(ct.array.astype(np.float32), box),
-                                         ct.spacing_zyx, None)
+            found = cascade.tumour_probability(crop(ct.array.astype(np.float32), box),
+                                               ct.spacing_zyx, None) > 127.5
             tumour = clean_tumours(uncrop(found, box, liver.shape, False), liver,
                                    ct.spacing_zyx)
             result = evaluate_case(label_map(liver, tumour), reference.array,

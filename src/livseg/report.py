@@ -13,20 +13,16 @@ from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 
 from livseg import __version__
+from livseg.infer.lesions import lesion_contrast
 from livseg.io.volume import Volume
 from livseg.preprocess import crop, mask_bbox, to_canonical
 
 REPORT_FORMAT = "livseg-report"
 
 
-#: Around each lesion, the liver between these distances (mm) from it is its surrounding
-#: liver: outside the lesion's blurred edge, near enough to share its contrast phase.
-SHELL_MM = (2.0, 10.0)
-#: A lesion is hypo- or hyperdense when its mean differs from the surrounding liver's by
-#: more than this (HU); isodense otherwise.
+#: A lesion is hypo- or hyperdense when its mean differs from the mean of the liver around
+#: it (``livseg.infer.lesions.SHELL_MM``) by more than this (HU); isodense otherwise.
 DENSITY_HU = 10.0
-#: Fewer surrounding-liver voxels than this: no contrast is given.
-MIN_SHELL_VOXELS = 20
 
 
 def build_report(labels: Volume, *, input_path: str, models: list[dict],
@@ -105,23 +101,13 @@ def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -
 
 def _density(hu: np.ndarray, labels: np.ndarray, voxels: np.ndarray,
              spacing_zyx: tuple[float, ...]) -> dict:
-    """The lesion's mean HU, the mean HU of the liver around it (``SHELL_MM`` away, tumour
-    excluded), their difference and what it makes the lesion."""
-    mean_hu = float(hu[tuple(voxels.T)].mean())
-    reach = [int(np.ceil(SHELL_MM[1] / s)) + 1 for s in spacing_zyx]
-    low = np.maximum(voxels.min(axis=0) - reach, 0)
-    high = np.minimum(voxels.max(axis=0) + reach + 1, labels.shape)
-    box = tuple(slice(int(a), int(b)) for a, b in zip(low, high, strict=True))
-    lesion = np.zeros([b.stop - b.start for b in box], bool)
-    lesion[tuple((voxels - low).T)] = True
-    distance = ndimage.distance_transform_edt(~lesion, sampling=spacing_zyx)
-    shell = (distance > SHELL_MM[0]) & (distance <= SHELL_MM[1]) & (labels[box] == 1)
-    detail = {"mean_hu": round(mean_hu, 1), "surrounding_liver_hu": None, "contrast_hu": None,
-              "density": None}
-    if int(shell.sum()) >= MIN_SHELL_VOXELS:
-        liver_hu = float(hu[box][shell].mean())
-        contrast = mean_hu - liver_hu
-        detail |= {"surrounding_liver_hu": round(liver_hu, 1), "contrast_hu": round(contrast, 1),
-                   "density": "hypodense" if contrast < -DENSITY_HU else
-                   "hyperdense" if contrast > DENSITY_HU else "isodense"}
-    return detail
+    """The lesion's mean HU, the mean HU of the liver around it (tumour excluded), their
+    difference and what it makes the lesion (``DENSITY_HU``)."""
+    found = lesion_contrast(hu, labels == 1, voxels, spacing_zyx)
+    contrast = found.contrast_hu
+    return {"mean_hu": round(found.mean_hu, 1),
+            "surrounding_liver_hu": None if contrast is None
+            else round(found.surrounding_liver_hu, 1),
+            "contrast_hu": None if contrast is None else round(contrast, 1),
+            "density": None if contrast is None else "hypodense" if contrast < -DENSITY_HU
+            else "hyperdense" if contrast > DENSITY_HU else "isodense"}

@@ -100,3 +100,42 @@ def test_component_labels_are_16_bit_when_they_fit_and_exact_when_not():
     many[:, ::2, ::2] = True  # 90,000 single-voxel components
     labels, count = postprocess.component_labels(many, structure)
     assert count == 90_000 and labels.max() == 90_000
+
+
+def test_cut_bridges_drops_what_a_thin_bridge_joined_and_keeps_the_bodys_corners():
+    mask = np.zeros((20, 40, 60), bool)
+    mask[4:16, 5:25, 5:25] = True  # the body: 12 x 20 x 20 mm
+    mask[9:11, 14:16, 25:35] = True  # a 2 x 2 mm bridge, 10 mm long
+    mask[4:16, 5:25, 35:45] = True  # what it joins: 12 x 20 x 10 mm
+    cut = postprocess.cut_bridges(mask, (1.0, 1.0, 1.0), radius_mm=3.0)
+    assert cut[:, :, :25].sum() == mask[:, :, :25].sum()  # body whole, corners included
+    assert not cut[:, :, 33:].any()  # the far piece gone
+    assert np.array_equal(postprocess.cut_bridges(mask, (1.0, 1.0, 1.0), 0.0), mask)
+    thin = np.zeros((5, 5, 5), bool)
+    thin[2, 1:4, 1:4] = True  # thinner than the ball: returned as it is
+    assert np.array_equal(postprocess.cut_bridges(thin, (1.0, 1.0, 1.0), 3.0), thin)
+
+
+def test_lesion_rules_drop_faint_and_bright_candidates_only():
+    shape = (12, 40, 40)
+    liver = np.zeros(shape, bool)
+    liver[1:11, 2:38, 2:38] = True
+    hu = np.where(liver, 100.0, -1000.0)
+    tumour = np.zeros(shape, bool)
+    probability = np.zeros(shape, np.uint8)
+    for (y, x), (p, lesion_hu) in {(8, 8): (0.95, 40.0),  # dark and sure: a tumour
+                                   (8, 28): (0.55, 40.0),  # dark but faint
+                                   (28, 18): (0.95, 160.0)}.items():  # brighter than liver
+        tumour[4:8, y:y + 4, x:x + 4] = True
+        probability[4:8, y:y + 4, x:x + 4] = round(p * 255)
+        hu[4:8, y:y + 4, x:x + 4] = lesion_hu
+    candidates = postprocess.lesion_candidates(tumour, probability, hu, liver, (1.0, 1.0, 1.0))
+    assert len(candidates) == 3
+    assert sorted(round(c.mean_probability, 2) for c in candidates) == [0.55, 0.95, 0.95]
+    assert sorted(c.contrast_hu for c in candidates) == [-60.0, -60.0, 60.0]
+    assert all(c.volume_mm3 == 64.0 for c in candidates)
+    kept = postprocess.keep_lesions(shape, candidates, min_mean_probability=0.7,
+                                    max_contrast_hu=0.0)
+    assert kept[5, 9, 9] and not kept[5, 9, 29] and not kept[5, 29, 19]
+    assert kept.sum() == 64
+    assert postprocess.keep_lesions(shape, candidates).sum() == 3 * 64

@@ -51,6 +51,9 @@ class CascadeSettings:
     liver_margin_mm: float = 3.0  # tumours may reach this far outside the liver mask
     min_lesion_mm3: float = 20.0
     liver_slice_smoothing: int = 3  # liver probabilities averaged over this many slices
+    tumour_threshold: float = 0.5  # on the tumour stage's probability
+    min_lesion_probability: float = 0.0  # a lesion's mean tumour probability must reach this
+    max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
 
 
 @dataclass
@@ -120,14 +123,11 @@ class Cascade:
         roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
         if self.tumour is not None and roi is not None:
             # views of the box, not copies: a huge volume's box is most of it
-            found = self.tumour_mask(hu[roi.slices], spacing, progress)
+            probability = self.tumour_probability(hu[roi.slices], spacing, progress)
             self.tumour.release()
             tick("tumour_stage")
-            # within the ROI (the liver's box + a margin wider than the liver margin): exact
-            tumour = postprocess.clean_tumours(found, liver[roi.slices], spacing,
-                                               self.settings.liver_margin_mm,
-                                               self.settings.min_lesion_mm3)
-            del found
+            tumour = self.lesions(probability, hu[roi.slices], liver[roi.slices], spacing)
+            del probability
             labels[roi.slices] = postprocess.label_map(liver[roi.slices], tumour)
             tick("tumour_postprocess")
         del liver
@@ -202,19 +202,38 @@ class Cascade:
                                                         hu.shape[1:], is_label=False) > 0.5
         return mask
 
-    def tumour_mask(self, roi_hu: np.ndarray, spacing_zyx, progress=None) -> np.ndarray:
+    def tumour_probability(self, roi_hu: np.ndarray, spacing_zyx, progress=None
+                           ) -> np.ndarray:
         """Tumour stage on the liver's box, at the stage's pixel size and back, batch by
-        batch (never the whole box in float32)."""
+        batch (never the whole box in float32): its probability as uint8 (255 = 1)."""
         stage = self.tumour
         shape = roi_hu.shape[1:]
         if stage.pixel_mm:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
-        mask = np.empty(roi_hu.shape, bool)
+        scaled = np.empty(roi_hu.shape, np.uint8)
         for start, stop, probability in self._in_batches(stage, roi_hu, shape, "tumour",
                                                          progress, spacing_zyx[0]):
-            mask[start:stop] = resize_in_plane(probability, roi_hu.shape[1:],
-                                               is_label=False) > 0.5
-        return mask
+            back = resize_in_plane(probability, roi_hu.shape[1:], is_label=False)
+            scaled[start:stop] = np.rint(np.clip(back, 0, 1) * 255)
+        return scaled
+
+    def lesions(self, probability: np.ndarray, roi_hu: np.ndarray, roi_liver: np.ndarray,
+                spacing_zyx) -> np.ndarray:
+        """The tumour mask of the ROI: the stage's probability above the threshold, inside
+        the slightly grown liver, lesions too small, too faint or brighter than their liver
+        (``CascadeSettings``) left out. Within the ROI (the liver's box + a margin wider
+        than the liver margin) this is exact."""
+        settings = self.settings
+        found = probability > 255 * settings.tumour_threshold  # rint(255 p) > 127.5: p >= 0.5
+        tumour = postprocess.clean_tumours(found, roi_liver, spacing_zyx,
+                                           settings.liver_margin_mm, settings.min_lesion_mm3)
+        if settings.min_lesion_probability <= 0 and settings.max_lesion_contrast_hu is None:
+            return tumour
+        candidates = postprocess.lesion_candidates(tumour, probability, roi_hu, roi_liver,
+                                                   spacing_zyx)
+        return postprocess.keep_lesions(tumour.shape, candidates,
+                                        settings.min_lesion_probability,
+                                        settings.max_lesion_contrast_hu)
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
                     progress=None, slice_mm: float | None = None):

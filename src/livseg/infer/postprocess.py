@@ -4,9 +4,13 @@ Sizes are in millimetres and mm³, converted with the voxel spacing, never in vo
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import cKDTree
+
+from livseg.infer.lesions import lesion_contrast
 
 from livseg.preprocess import crop, mask_bbox, uncrop
 
@@ -130,6 +134,51 @@ def clean_tumours(tumour: np.ndarray, liver: np.ndarray, spacing_zyx: tuple[floa
     voxel_mm3 = float(np.prod(spacing_zyx))
     large = np.flatnonzero(np.bincount(labels.ravel())[1:] * voxel_mm3 >= min_lesion_mm3) + 1
     return np.isin(labels, large)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One lesion the tumour stage proposes, with what the lesion rules look at."""
+
+    voxels: np.ndarray  # (n, 3) indices
+    volume_mm3: float
+    mean_probability: float  # the tumour stage's mean probability over the lesion
+    contrast_hu: float | None  # mean HU minus the surrounding liver's (None: no liver near)
+
+
+def lesion_candidates(tumour: np.ndarray, probability: np.ndarray, hu: np.ndarray,
+                      liver: np.ndarray, spacing_zyx: tuple[float, ...]) -> list[Candidate]:
+    """The 26-connected lesions of ``tumour`` with their figures; ``probability`` is the
+    stage's output scaled to uint8 (255 = 1) on the same grid, ``hu`` the CT."""
+    labels, count = component_labels(tumour, np.ones((3, 3, 3), bool))
+    liver_only = liver & ~tumour
+    voxel_mm3 = float(np.prod(spacing_zyx))
+    found = []
+    for index, region in enumerate(ndimage.find_objects(labels), start=1):
+        if region is None:
+            continue
+        voxels = np.argwhere(labels[region] == index) + [r.start for r in region]
+        where = tuple(voxels.T)
+        found.append(Candidate(voxels, len(voxels) * voxel_mm3,
+                               float(probability[where].mean()) / 255.0,
+                               lesion_contrast(hu, liver_only, voxels, spacing_zyx).contrast_hu))
+    return found
+
+
+def keep_lesions(shape: tuple[int, ...], candidates: list[Candidate],
+                 min_mean_probability: float = 0.0,
+                 max_contrast_hu: float | None = None) -> np.ndarray:
+    """The mask of the candidates whose mean probability reaches ``min_mean_probability``
+    and that are not brighter than their liver by more than ``max_contrast_hu``."""
+    mask = np.zeros(shape, bool)
+    for candidate in candidates:
+        if candidate.mean_probability < min_mean_probability:
+            continue
+        if (max_contrast_hu is not None and candidate.contrast_hu is not None
+                and candidate.contrast_hu > max_contrast_hu):
+            continue
+        mask[tuple(candidate.voxels.T)] = True
+    return mask
 
 
 def label_map(liver: np.ndarray, tumour: np.ndarray) -> np.ndarray:
