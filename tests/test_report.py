@@ -83,3 +83,12 @@ def test_a_lesion_with_no_liver_around_it_gets_no_contrast():
                           ct=labels.with_array(np.full(array.shape, 50.0)))["lesions"][0]
     assert lesion["mean_hu"] == 50.0
     assert lesion["contrast_hu"] is None and lesion["density"] is None
+
+
+def test_a_one_voxel_lesion_spans_one_pixel_not_zero_mm():
+    array = np.zeros((5, 9, 9), np.uint8)
+    array[1:4, 1:8, 1:8] = 1
+    array[2, 4, 4] = 2
+    labels = Volume(array, spacing=(0.7, 0.8, 2.0))
+    lesion = build_report(labels, input_path="x", models=[], seconds={})["lesions"][0]
+    assert lesion["longest_axial_diameter_mm"] == 0.7  # the smaller in-plane pixel side

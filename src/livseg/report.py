@@ -85,8 +85,9 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
 
 
 def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -> float:
-    """The largest distance in mm between two voxel centres of one axial slice of ``mask``."""
-    longest = 0.0
+    """The largest distance in mm between two voxel centres of one axial slice of ``mask``,
+    and at least one pixel (a lesion of one voxel spans a pixel, not 0 mm)."""
+    longest = float(min(spacing_yx))
     for plane in mask:
         points = np.argwhere(plane) * np.asarray(spacing_yx)
         if len(points) < 2:

@@ -71,7 +71,8 @@ async function showResult(job) {
     const row = document.createElement("tr");
     const [x, y, z] = lesion.centroid_mm;
     for (const cell of [lesion.id, lesion.volume_ml.toFixed(2),
-                        lesion.longest_axial_diameter_mm.toFixed(1),
+                        lesion.longest_axial_diameter_mm.toFixed(1) === "0.0" ? "< 1 pixel" :
+                          lesion.longest_axial_diameter_mm.toFixed(1),
                         lesion.contrast_hu == null ? "" :
                           `${lesion.density} (${lesion.contrast_hu > 0 ? "+" : ""}` +
                           `${lesion.contrast_hu.toFixed(0)} HU)`,
