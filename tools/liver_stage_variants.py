@@ -20,6 +20,7 @@ from scipy import ndimage
 
 from livseg.benchmark import split_cases
 from livseg.infer import Cascade, CascadeSettings, Stage
+from livseg.infer.cascade import smoothing_slices
 from livseg.infer.postprocess import clean_liver, cut_bridges
 from livseg.io import read_volume
 from livseg.metrics.overlap import Confusion, overlap_scores
@@ -42,7 +43,7 @@ def volume_variants(cascade: Cascade, ct_path, label_path) -> dict[tuple, float]
         small[start:stop] = probability
     scores = {}
     for smoothing in SMOOTHING_MM:
-        slices = max(1, int(round(smoothing / spacing[0])) | 1) if smoothing else 1
+        slices = smoothing_slices(smoothing, spacing[0])
         smoothed = (ndimage.uniform_filter1d(small, slices, axis=0, mode="nearest")
                     if slices > 1 else small)
         probability = resize_in_plane(smoothed, hu.shape[1:], is_label=False)
@@ -61,9 +62,14 @@ def main() -> None:
     parser.add_argument("split")
     parser.add_argument("folder")
     parser.add_argument("--json")
+    parser.add_argument("--quick", action="store_true",
+                        help="only the cascade's settings (smoothing 8 mm, threshold 0.5)")
     args = parser.parse_args()
+    if args.quick:
+        global SMOOTHING_MM, THRESHOLDS, BRIDGE_MM
+        SMOOTHING_MM, THRESHOLDS, BRIDGE_MM = (8.0,), (0.5,), (0.0,)
     cascade = Cascade(Stage.load(args.checkpoint, backend="auto"), None,
-                      CascadeSettings(liver_slice_smoothing=1))
+                      CascadeSettings(liver_smoothing_mm=0))
     cases = split_cases(read_split(args.split), args.folder)
     table: dict[tuple, list[float]] = {}
     for case in cases:

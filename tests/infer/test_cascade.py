@@ -123,11 +123,14 @@ def test_an_image_its_header_misdescribes_is_segmented_the_right_way_round(flips
     result = cascade.segment(ct)
     liver = result.labels.array >= 1
     dice = overlap_scores(Confusion.of(liver, truth))["dice"]
-    trusting = clean_liver(cascade.liver_mask(ct.array))
+    trusting = clean_liver(cascade.liver_mask(ct.array, slice_mm=ct.spacing_zyx[0]))
     dice_trusting = overlap_scores(Confusion.of(trusting, truth))["dice"]
     straight = cascade.segment(phantom.ct).labels.array >= 1
     dice_straight = overlap_scores(Confusion.of(straight, phantom.labels.array >= 1))["dice"]
-    assert dice > dice_trusting and dice > dice_straight - 0.03, (dice, dice_trusting)
+    # the phantom is nearly symmetric front to back, so turning it round gains little there
+    # (lits117_crop, a real upside-down CT, goes from 0.355 to 0.947); mirrored, it gains much
+    gain = 0.02 if 2 in flips else -0.01
+    assert dice > dice_trusting + gain and dice > dice_straight - 0.03, (dice, dice_trusting)
     words = {1: "upside down", 2: "mirrored"}
     assert all(any(words[a] in note for note in result.notes) for a in flips), result.notes
 
@@ -141,7 +144,7 @@ def test_a_2_5d_stage_sees_its_neighbours_in_mm_across_batch_edges(batch_size):
     hu = np.where(expected >= 1, LIVER_HU, -100.0).astype(np.float32)
     stage = threshold_stage("liver", in_channels=5, context_mm=5.0, channel=4)
     cascade = Cascade(stage, None, CascadeSettings(batch_size=batch_size,
-                                                   liver_slice_smoothing=1))
+                                                   liver_smoothing_mm=0))
     found = cascade.liver_mask(hu, slice_mm=2.5)
     shifted = expected[np.minimum(np.arange(len(expected)) + 4, len(expected) - 1)] >= 1
     assert _dice(found, shifted) > 0.97
@@ -151,3 +154,24 @@ def test_a_2_5d_stage_sees_its_neighbours_in_mm_across_batch_edges(batch_size):
     thin = cascade.liver_mask(hu, slice_mm=1.25)
     assert rows_found[-1] == 18 - 4
     assert np.flatnonzero(thin.any(axis=(1, 2)))[-1] == 18 - 8
+
+
+def test_liver_smoothing_is_a_distance_in_mm_whatever_the_slice_spacing():
+    from livseg.infer.cascade import smoothing_slices
+
+    assert smoothing_slices(8.0, 1.6) == 5 and smoothing_slices(8.0, 0.7) == 11
+    assert smoothing_slices(8.0, 2.0) == 5 and smoothing_slices(8.0, 5.0) == 3
+    assert smoothing_slices(8.0, 10.0) == 1 and smoothing_slices(0.0, 1.0) == 1
+    assert smoothing_slices(8.0, None) == 3
+
+
+def test_the_predict_options_default_to_the_cascade_settings():
+    """The parser does not import the cascade; its help must say the cascade's defaults."""
+    from livseg.cli import build_parser
+
+    help_text = " ".join(build_parser()._subparsers._group_actions[0].choices["predict"]
+                         .format_help().split())
+    settings = CascadeSettings()
+    assert f"default {settings.min_lesion_mm3:g})" in help_text
+    assert f"default {settings.tumour_threshold:g})" in help_text
+    assert f"default {settings.min_lesion_probability:g})" in help_text

@@ -51,6 +51,13 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def probability_value(text: str) -> float:
+    value = _number(text, float)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be a probability in [0, 1), got {text}")
+    return value
+
+
 def spacing_mm(text: str) -> float:
     """One voxel size in mm: positive and at most the largest spacing livseg reads."""
     value = positive_float(text)

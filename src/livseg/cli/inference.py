@@ -11,11 +11,16 @@ from livseg.cli.common import (
     bounded_int,
     non_negative_float,
     positive_int,
+    probability_value,
     read_limits,
 )
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS, onnxruntime_available
 from livseg.io.text import check_writable_folder
+
+
+#: predict options that override the cascade's lesion rules when given
+LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -31,7 +36,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
     cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
-        tta=args.tta, batch_size=args.batch_size, min_lesion_mm3=args.min_lesion_mm3),
+        tta=args.tta, batch_size=args.batch_size, **{
+            name: getattr(args, name) for name in LESION_RULES
+            if getattr(args, name) is not None}),
         liver_path=args.liver_weights, tumour_path=args.tumour_weights,
         backend=args.backend, threads=args.threads, int8=args.int8)
     failures = 0
@@ -136,8 +143,15 @@ def register(commands) -> None:
                          help="slices per batch (1-1024)")
     predict.add_argument("--mesh", choices=("stl", "ply"),
                          help="also write liver and tumour surfaces (patient mm)")
-    predict.add_argument("--min-lesion-mm3", type=non_negative_float, default=20.0,
-                         help="drop tumour components smaller than this")
+    # defaults: CascadeSettings' (not imported here: the parser stays light)
+    predict.add_argument("--min-lesion-mm3", type=non_negative_float,
+                         help="drop lesions smaller than this (default 100)")
+    predict.add_argument("--tumour-threshold", type=probability_value,
+                         help="tumour where the tumour stage's probability exceeds this "
+                              "(default 0.6)")
+    predict.add_argument("--min-lesion-probability", type=probability_value,
+                         help="drop lesions whose mean tumour probability is below this "
+                              "(default 0.8)")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the results already in the output folder")
     predict.add_argument("--liver-weights", type=Path,

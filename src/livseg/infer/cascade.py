@@ -49,10 +49,12 @@ class CascadeSettings:
     batch_size: int = 8  # measured fastest on 2 CPU cores (larger batches: slower)
     roi_margin_mm: float = 10.0  # must exceed liver_margin_mm
     liver_margin_mm: float = 3.0  # tumours may reach this far outside the liver mask
-    min_lesion_mm3: float = 20.0
-    liver_slice_smoothing: int = 3  # liver probabilities averaged over this many slices
-    tumour_threshold: float = 0.5  # on the tumour stage's probability
-    min_lesion_probability: float = 0.0  # a lesion's mean tumour probability must reach this
+    # chosen on the split's validation volumes (tools/liver_stage_variants.py,
+    # tools/tumour_lesion_rules.py; the tables are in docs/benchmark_lits_vol256.md)
+    liver_smoothing_mm: float = 8.0  # liver probabilities averaged across slices over this
+    tumour_threshold: float = 0.6  # on the tumour stage's probability
+    min_lesion_mm3: float = 100.0
+    min_lesion_probability: float = 0.8  # a lesion's mean tumour probability must reach this
     max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
 
 
@@ -63,6 +65,16 @@ class CascadeResult:
     seconds: dict[str, float] = field(default_factory=dict)
     roi: BoundingBox | None = None  # the tumour stage's box, in canonical array indices
     notes: list[str] = field(default_factory=list)  # warnings for the report
+
+
+def smoothing_slices(smoothing_mm: float, slice_mm: float | None) -> int:
+    """The odd number of slices nearest above ``smoothing_mm`` / ``slice_mm`` (at least 1;
+    3 when the spacing is unknown)."""
+    if smoothing_mm <= 0:
+        return 1
+    if not slice_mm:
+        return 3
+    return int(round(smoothing_mm / float(slice_mm))) | 1
 
 
 class Cascade:
@@ -185,17 +197,17 @@ class Cascade:
     def liver_mask(self, hu: np.ndarray, progress=None, slice_mm: float | None = None
                    ) -> np.ndarray:
         """Liver stage: every slice resized to the stage's size and predicted; the
-        probabilities averaged over ``liver_slice_smoothing`` neighbouring slices (at the
-        small size: averaging and resizing are both linear, so their order does not
-        matter), resized back and thresholded at 0.5."""
+        probabilities averaged across slices over ``liver_smoothing_mm`` (at the small
+        size: averaging and resizing are both linear, so their order does not matter),
+        resized back and thresholded at 0.5."""
         stage, batch = self.liver, self.settings.batch_size
         small = np.empty((len(hu), *stage.size), np.float32)
         for start, stop, probability in self._in_batches(stage, hu, stage.size, "liver",
                                                          progress, slice_mm):
             small[start:stop] = probability
-        if self.settings.liver_slice_smoothing > 1:
-            small = ndimage.uniform_filter1d(small, self.settings.liver_slice_smoothing,
-                                             axis=0, mode="nearest")
+        slices = smoothing_slices(self.settings.liver_smoothing_mm, slice_mm)
+        if slices > 1:
+            small = ndimage.uniform_filter1d(small, slices, axis=0, mode="nearest")
         mask = np.empty(hu.shape, bool)
         for start in range(0, len(hu), batch):
             mask[start:start + batch] = resize_in_plane(small[start:start + batch],
