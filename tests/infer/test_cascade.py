@@ -25,7 +25,9 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("pixel_mm", [None, 1.7])
 def test_cascade_finds_the_blocks_on_the_input_grid(direction, pixel_mm):
     volume, expected = block_volume(direction)
-    cascade = Cascade(threshold_stage("liver"), threshold_stage("tumour", pixel_mm))
+    geometry_only = CascadeSettings(tumour_threshold=0.5, min_lesion_probability=0.0)
+    cascade = Cascade(threshold_stage("liver"), threshold_stage("tumour", pixel_mm),
+                      geometry_only)
     result = cascade.segment(volume)
     assert result.labels.same_grid(volume) and result.labels.array.dtype == np.uint8
     assert _dice(result.labels.array >= 1, expected >= 1) > 0.97

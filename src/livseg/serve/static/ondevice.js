@@ -6,8 +6,9 @@
 // centres (as livseg.preprocess.resize_in_plane), padded by edge replication to the size
 // multiple. Liver stage on every slice at 256x256, its largest 6-connected component kept;
 // tumour stage on the liver's box plus 10 mm at 1.5 mm pixels, tumours kept inside the
-// liver. Simpler than the server's cascade: no slice smoothing, no hole filling, no 3 mm
-// margin, no minimum lesion size.
+// liver; a 2.5D tumour stage gets its neighbouring slices as the server gives them.
+// Simpler than the server's cascade: no slice smoothing, no hole filling, no 3 mm margin,
+// tumour at probability 0.5 and none of the server's lesion rules (size, mean probability).
 "use strict";
 (function () {
   let loaded = null;
@@ -105,6 +106,9 @@
     const [sx, sy, sz] = [volume.pixDimsRAS[1], volume.pixDimsRAS[2], volume.pixDimsRAS[3]];
     const slope = volume.hdr.scl_slope || 1, intercept = volume.hdr.scl_inter || 0;
     const { liver: liverNet, tumour: tumourNet } = await models();
+    if ((liverNet.description.input.in_channels || 1) !== 1) {
+      throw new Error("the on-device mode runs a single-slice liver stage only");
+    }
     // the CT in the canonical orientation, HU: row r is RAS y = ny-1-r, column c is x = nx-1-c
     const hu = new Float32Array(nx * ny * nz);
     for (let z = 0; z < nz; z++) {
@@ -119,9 +123,10 @@
     };
     const started = performance.now();
     let networkMs = 0, networkSlices = 0;
-    const run = async (net, input, n, h, w) => {
+    const run = async (net, input, n, h, w, channels = 1) => {
       const t0 = performance.now();
-      const output = await net.session.run({ image: new ort.Tensor("float32", input, [n, 1, h, w]) });
+      const output = await net.session.run({
+        image: new ort.Tensor("float32", input, [n, channels, h, w]) });
       networkMs += performance.now() - t0; networkSlices += n;
       return output.logits.data;
     };
@@ -171,16 +176,37 @@
       const crop = new Float32Array(h * w), small = new Float32Array(th * tw);
       const p = new Float32Array(ph * pw), cropped = new Float32Array(th * tw);
       const up = new Float32Array(h * w);
-      for (let z = z0; z <= z1; z++) {
-        for (let r = 0; r < h; r++) {
-          for (let c = 0; c < w; c++) {
-            crop[r * w + c] = scaled(tumourNet.description, hu[z * nx * ny + (r0 + r) * nx + c0 + c]);
+      // 2.5D: k slices context_mm apart (adjacent slices without it), interpolated between
+      // the box's slices and clamped to them, as livseg.preprocess.context does
+      const k = tumourNet.description.input.in_channels || 1;
+      const step = tumourNet.description.input.context_mm;
+      const planes = new Map();  // slice -> its prepared (ph x pw) plane
+      const plane = (z) => {
+        if (!planes.has(z)) {
+          for (let r = 0; r < h; r++) {
+            for (let c = 0; c < w; c++) {
+              crop[r * w + c] = scaled(tumourNet.description, hu[z * nx * ny + (r0 + r) * nx + c0 + c]);
+            }
           }
+          resize(crop, h, w, th, tw, small, 0);
+          const prepared = new Float32Array(ph * pw);
+          padEdge(small, th, tw, ph, pw, prepared, 0);
+          planes.set(z, prepared);
         }
-        resize(crop, h, w, th, tw, small, 0);
-        const input = new Float32Array(ph * pw);
-        padEdge(small, th, tw, ph, pw, input, 0);
-        const logits = await run(tumourNet, input, 1, ph, pw);
+        return planes.get(z);
+      };
+      const reach = step ? Math.ceil(((k - 1) / 2) * step / sz) : (k - 1) / 2;
+      for (let z = z0; z <= z1; z++) {
+        const input = new Float32Array(k * ph * pw);
+        for (let j = 0; j < k; j++) {
+          const offset = j - (k - 1) / 2;
+          const at = Math.min(Math.max(z + (step ? offset * step / sz : offset), z0), z1);
+          const lo = Math.floor(at), hi = Math.min(lo + 1, z1), share = at - lo;
+          const a = plane(lo), b = plane(hi);
+          for (let i = 0; i < ph * pw; i++) input[j * ph * pw + i] = a[i] * (1 - share) + b[i] * share;
+        }
+        for (const key of planes.keys()) if (key < z - reach - 1) planes.delete(key);
+        const logits = await run(tumourNet, input, 1, ph, pw, k);
         foreground(logits, 0, ph, pw, p);
         for (let r = 0; r < th; r++) for (let c = 0; c < tw; c++) cropped[r * tw + c] = p[r * pw + c];
         resize(cropped, th, tw, h, w, up, 0);
