@@ -18,7 +18,6 @@ from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS, onnxruntime_available
 from livseg.io.text import check_writable_folder
 
-
 #: predict options that override the cascade's lesion rules when given
 LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability")
 

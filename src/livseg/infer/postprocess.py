@@ -11,7 +11,6 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from livseg.infer.lesions import lesion_contrast
-
 from livseg.preprocess import crop, mask_bbox, uncrop
 
 

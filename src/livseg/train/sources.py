@@ -124,9 +124,9 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
 
     Liver stage: whole slices resized to ``size``; every slice with liver, every slice
     within ``near_liver_mm`` of one (the hardest negatives, and the context a 2.5D stage
-    needs at the liver's ends) and every ``empty_every``-th slice further away. Tumour stage: the liver's bounding box (plus
-    ``margin_mm``) resampled in-plane to ``pixel_mm`` (kept native when None),
-    centre-padded or cropped to ``size``.
+    needs at the liver's ends) and every ``empty_every``-th slice further away. Tumour
+    stage: the liver's bounding box (plus ``margin_mm``) resampled in-plane to ``pixel_mm``
+    (kept native when None), centre-padded or cropped to ``size``.
     """
     liver = labels >= 1
     if stage == "tumour":
