@@ -32,7 +32,8 @@ THRESHOLDS = (0.4, 0.5, 0.6)
 BRIDGE_MM = (0.0, 3.0, 5.0)
 
 
-def volume_variants(cascade: Cascade, ct_path, label_path) -> dict[tuple, float]:
+def volume_variants(cascade: Cascade, ct_path, label_path, smoothings=SMOOTHING_MM,
+                    thresholds=THRESHOLDS, bridges=BRIDGE_MM) -> dict[tuple, float]:
     ct = to_canonical(read_volume(ct_path))[0]
     reference = to_canonical(read_volume(label_path))[0].array >= 1
     hu, spacing = ct.array, ct.spacing_zyx
@@ -42,12 +43,12 @@ def volume_variants(cascade: Cascade, ct_path, label_path) -> dict[tuple, float]
                                                         slice_mm=spacing[0]):
         small[start:stop] = probability
     scores = {}
-    for smoothing in SMOOTHING_MM:
+    for smoothing in smoothings:
         slices = smoothing_slices(smoothing, spacing[0])
         smoothed = (ndimage.uniform_filter1d(small, slices, axis=0, mode="nearest")
                     if slices > 1 else small)
         probability = resize_in_plane(smoothed, hu.shape[1:], is_label=False)
-        for threshold, bridge in itertools.product(THRESHOLDS, BRIDGE_MM):
+        for threshold, bridge in itertools.product(thresholds, bridges):
             mask = probability > threshold
             if bridge:
                 mask = cut_bridges(mask, spacing, bridge)
@@ -65,15 +66,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true",
                         help="only the cascade's settings (smoothing 8 mm, threshold 0.5)")
     args = parser.parse_args()
-    if args.quick:
-        global SMOOTHING_MM, THRESHOLDS, BRIDGE_MM
-        SMOOTHING_MM, THRESHOLDS, BRIDGE_MM = (8.0,), (0.5,), (0.0,)
+    grids = ((8.0,), (0.5,), (0.0,)) if args.quick else (SMOOTHING_MM, THRESHOLDS, BRIDGE_MM)
     cascade = Cascade(Stage.load(args.checkpoint, backend="auto"), None,
                       CascadeSettings(liver_smoothing_mm=0))
     cases = split_cases(read_split(args.split), args.folder)
     table: dict[tuple, list[float]] = {}
     for case in cases:
-        for key, dice in volume_variants(cascade, case.ct, case.reference).items():
+        for key, dice in volume_variants(cascade, case.ct, case.reference, *grids).items():
             table.setdefault(key, []).append(dice)
     print("smoothing_mm threshold bridge_mm | " + " ".join(c.name for c in cases)
           + " | mean | lowest")
