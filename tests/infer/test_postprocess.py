@@ -139,3 +139,13 @@ def test_lesion_rules_drop_faint_and_bright_candidates_only():
     assert kept[5, 9, 9] and not kept[5, 9, 29] and not kept[5, 29, 19]
     assert kept.sum() == 64
     assert postprocess.keep_lesions(shape, candidates).sum() == 3 * 64
+
+
+def test_lesion_candidates_without_the_ct_measure_no_contrast():
+    tumour = np.zeros((6, 12, 12), bool)
+    tumour[2:4, 3:6, 3:6] = True
+    probability = np.where(tumour, 230, 0).astype(np.uint8)
+    (candidate,) = postprocess.lesion_candidates(tumour, probability, None, tumour | True,
+                                                 (1.0, 1.0, 1.0))
+    assert candidate.contrast_hu is None and candidate.volume_mm3 == 18.0
+    assert candidate.mean_probability == pytest.approx(230 / 255)

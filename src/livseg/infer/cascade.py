@@ -241,7 +241,9 @@ class Cascade:
                                            settings.liver_margin_mm, settings.min_lesion_mm3)
         if settings.min_lesion_probability <= 0 and settings.max_lesion_contrast_hu is None:
             return tumour
-        candidates = postprocess.lesion_candidates(tumour, probability, roi_hu, roi_liver,
+        needs_hu = settings.max_lesion_contrast_hu is not None
+        candidates = postprocess.lesion_candidates(tumour, probability,
+                                                   roi_hu if needs_hu else None, roi_liver,
                                                    spacing_zyx)
         return postprocess.keep_lesions(tumour.shape, candidates,
                                         settings.min_lesion_probability,

@@ -145,10 +145,11 @@ class Candidate:
     contrast_hu: float | None  # mean HU minus the surrounding liver's (None: no liver near)
 
 
-def lesion_candidates(tumour: np.ndarray, probability: np.ndarray, hu: np.ndarray,
+def lesion_candidates(tumour: np.ndarray, probability: np.ndarray, hu: np.ndarray | None,
                       liver: np.ndarray, spacing_zyx: tuple[float, ...]) -> list[Candidate]:
     """The 26-connected lesions of ``tumour`` with their figures; ``probability`` is the
-    stage's output scaled to uint8 (255 = 1) on the same grid, ``hu`` the CT."""
+    stage's output scaled to uint8 (255 = 1) on the same grid, ``hu`` the CT (None: no
+    contrast is measured, the costly part)."""
     labels, count = component_labels(tumour, np.ones((3, 3, 3), bool))
     liver_only = liver & ~tumour
     voxel_mm3 = float(np.prod(spacing_zyx))
@@ -158,9 +159,10 @@ def lesion_candidates(tumour: np.ndarray, probability: np.ndarray, hu: np.ndarra
             continue
         voxels = np.argwhere(labels[region] == index) + [r.start for r in region]
         where = tuple(voxels.T)
+        contrast = (None if hu is None else
+                    lesion_contrast(hu, liver_only, voxels, spacing_zyx).contrast_hu)
         found.append(Candidate(voxels, len(voxels) * voxel_mm3,
-                               float(probability[where].mean()) / 255.0,
-                               lesion_contrast(hu, liver_only, voxels, spacing_zyx).contrast_hu))
+                               float(probability[where].mean()) / 255.0, contrast))
     return found
 
 
