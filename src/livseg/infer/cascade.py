@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
-from livseg.infer import postprocess
+from livseg.infer import postprocess, slice_plan
 from livseg.infer.anatomy_check import (
     BodyFrame,
     body_frame,
@@ -56,6 +56,10 @@ class CascadeSettings:
     min_lesion_mm3: float = 100.0
     min_lesion_probability: float = 0.8  # a lesion's mean tumour probability must reach this
     max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
+    # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
+    # chosen by the masks' agreement with running every slice (README, "Speed")
+    liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
+    liver_step_mm: float = 2.0  # then the full stage runs on slices at most this far apart
 
 
 @dataclass
@@ -65,6 +69,18 @@ class CascadeResult:
     seconds: dict[str, float] = field(default_factory=dict)
     roi: BoundingBox | None = None  # the tumour stage's box, in canonical array indices
     notes: list[str] = field(default_factory=list)  # warnings for the report
+
+
+@dataclass
+class LiverSearch:
+    """The cheap pass of the liver stage: the sampled slice ``rows`` (``every`` slices
+    apart; none when every slice is to be run) and the stage's probability on them."""
+    rows: np.ndarray
+    probability: np.ndarray  # (len(rows), *stage size) float32
+    every: int
+
+    def has_liver(self) -> np.ndarray:
+        return (self.probability > 0.5).any(axis=(1, 2))
 
 
 def smoothing_slices(smoothing_mm: float, slice_mm: float | None) -> int:
@@ -156,10 +172,10 @@ class Cascade:
 
         The liver stage relies on the canonical orientation. When the spine lies in front
         of the body's centre the image is upside down: the stage runs on it flipped front
-        to back. Whether it is also mirrored is probed on a few slices: when the stage
-        finds much more liver in the mirrored slices than in the slices as they are, the
-        image is mirrored (or the anatomy is, situs inversus: either way the liver is then
-        segmented where it lies) and the stage runs on it mirrored.
+        to back. Whether it is also mirrored is probed on a few slices of the cheap pass:
+        when the stage finds much more liver in the mirrored slices than in the slices as
+        they are, the image is mirrored (or the anatomy is, situs inversus: either way the
+        liver is then segmented where it lies) and the stage runs on it mirrored.
         """
         flips: tuple[int, ...] = (1,) if spine_in_front(hu, frame) else ()
         notes = []
@@ -168,51 +184,105 @@ class Cascade:
                          "down against its header's orientation; the liver stage ran on it "
                          "turned front to back, and the result was turned back (check the "
                          "header)")
-        if self._looks_mirrored(np.flip(hu, flips) if flips else hu):
+        view = np.flip(hu, flips) if flips else hu
+        search = self.liver_search(view, slice_mm)
+        if self._looks_mirrored(view, search):
             flips = (*flips, 2)
+            view, search = np.flip(hu, flips), None
             notes.append("the liver lies on the patient's left: the image is mirrored "
                          "against its header's orientation (or the anatomy is, situs "
                          "inversus); the liver stage ran on it mirrored, and the result was "
                          "mirrored back")
-        if not flips:
-            return self.liver_mask(hu, progress, slice_mm), flips, notes
-        return (np.flip(self.liver_mask(np.flip(hu, flips), progress, slice_mm), flips), flips,
-                notes)
+        mask = self.liver_mask(view, progress, slice_mm, search)
+        return (np.flip(mask, flips) if flips else mask), flips, notes
 
-    def _looks_mirrored(self, hu: np.ndarray, probes: int = MIRROR_PROBE_SLICES) -> bool:
-        """True when the liver stage finds over MIRROR_RATIO times more liver in
-        ``probes`` slices mirrored left-right than in the same slices as they are."""
-        chosen = np.unique(np.linspace(len(hu) * 0.2, len(hu) * 0.8 - 1, probes).astype(int))
-        if len(hu) < 3 or not len(chosen):
+    def _looks_mirrored(self, hu: np.ndarray, search: LiverSearch,
+                        probes: int = MIRROR_PROBE_SLICES) -> bool:
+        """True when the liver stage finds over MIRROR_RATIO times more liver in up to
+        ``probes`` slices of the middle of the volume mirrored left-right than in the same
+        slices as they are (the cheap pass's, when it sampled the middle)."""
+        if len(hu) < 3:
             return False
-        counts = []
-        for block in (hu[chosen], hu[chosen][:, :, ::-1]):
-            found = 0
-            for _, _, probability in self._in_batches(self.liver, block, self.liver.size,
-                                                      "probe"):
-                found += int((probability > 0.5).sum())
-            counts.append(found)
-        return counts[1] > MIRROR_RATIO * max(counts[0], 1)
+        middle = (search.rows >= len(hu) * 0.2) & (search.rows <= len(hu) * 0.8 - 1)
+        if middle.sum() >= 2:
+            picked = np.flatnonzero(middle)
+            picked = picked[np.unique(np.linspace(0, len(picked) - 1, probes).astype(int))]
+            chosen, as_is = search.rows[picked], int((search.probability[picked] > 0.5).sum())
+        else:
+            chosen = np.unique(np.linspace(len(hu) * 0.2, len(hu) * 0.8 - 1, probes)
+                               .astype(int))
+            as_is = self._count_liver(hu[chosen])
+        return self._count_liver(hu[chosen][:, :, ::-1]) > MIRROR_RATIO * max(as_is, 1)
 
-    def liver_mask(self, hu: np.ndarray, progress=None, slice_mm: float | None = None
-                   ) -> np.ndarray:
-        """Liver stage: every slice resized to the stage's size and predicted; the
-        probabilities averaged across slices over ``liver_smoothing_mm`` (at the small
-        size: averaging and resizing are both linear, so their order does not matter),
-        resized back and thresholded at 0.5."""
-        stage, batch = self.liver, self.settings.batch_size
-        small = np.empty((len(hu), *stage.size), np.float32)
-        for start, stop, probability in self._in_batches(stage, hu, stage.size, "liver",
-                                                         progress, slice_mm):
-            small[start:stop] = probability
-        slices = smoothing_slices(self.settings.liver_smoothing_mm, slice_mm)
-        if slices > 1:
-            small = ndimage.uniform_filter1d(small, slices, axis=0, mode="nearest")
-        mask = np.empty(hu.shape, bool)
-        for start in range(0, len(hu), batch):
-            mask[start:start + batch] = resize_in_plane(small[start:start + batch],
-                                                        hu.shape[1:], is_label=False) > 0.5
+    def _count_liver(self, block: np.ndarray) -> int:
+        """Liver pixels the stage finds in ``block``'s slices, each standing alone."""
+        return sum(int((probability > 0.5).sum()) for _, _, probability in
+                   self._in_batches(self.liver, block, self.liver.size, "probe"))
+
+    def liver_search(self, hu: np.ndarray, slice_mm: float | None = None) -> LiverSearch:
+        """The cheap pass: the liver stage on slices about ``liver_search_mm`` apart (a
+        single-slice stage with a known spacing; otherwise no slice is sampled and the
+        search finds the whole volume)."""
+        every = slice_plan.stride(self.settings.liver_search_mm, slice_mm)
+        if self.liver.context_mm is not None or every == 1:
+            return LiverSearch(np.zeros(0, int), np.zeros((0, *self.liver.size), np.float32),
+                               every)
+        rows = slice_plan.sampled_rows(0, len(hu), every)
+        return LiverSearch(rows, self._rows_probability(hu, rows), every)
+
+    def liver_mask(self, hu: np.ndarray, progress=None, slice_mm: float | None = None,
+                   search: LiverSearch | None = None) -> np.ndarray:
+        """Liver stage: the slices that may hold liver (``liver_search``) resized to the
+        stage's size and predicted, every slice or (a single-slice stage) those at most
+        ``liver_step_mm`` apart and the rest interpolated; the probabilities averaged
+        across slices over ``liver_smoothing_mm`` (at the small size: averaging and
+        resizing are both linear, so their order does not matter), resized back and
+        thresholded at 0.5."""
+        stage, settings = self.liver, self.settings
+        search = search if search is not None else self.liver_search(hu, slice_mm)
+        smoothing = smoothing_slices(settings.liver_smoothing_mm, slice_mm)
+        mask = np.zeros(hu.shape, bool)
+        if len(search.rows):
+            span = slice_plan.liver_range(search.rows, search.has_liver(), len(hu),
+                                          search.every + smoothing // 2 + 1)
+            if span is None:
+                return mask
+        else:
+            span = (0, len(hu))
+        start, stop = span
+        if stage.context_mm is None:
+            rows = slice_plan.sampled_rows(start, stop,
+                                           slice_plan.stride(settings.liver_step_mm, slice_mm))
+            known = np.isin(rows, search.rows)
+            values = np.empty((len(rows), *stage.size), np.float32)
+            values[known] = search.probability[np.isin(search.rows, rows)]
+            values[~known] = self._rows_probability(hu, rows[~known], progress)
+            small = slice_plan.interpolate_rows(rows, values, start, stop)
+        else:
+            small = np.empty((stop - start, *stage.size), np.float32)
+            for first, last, probability in self._in_batches(stage, hu[start:stop], stage.size,
+                                                             "liver", progress, slice_mm):
+                small[first:last] = probability
+        if smoothing > 1:
+            small = ndimage.uniform_filter1d(small, smoothing, axis=0, mode="nearest")
+        for first in range(0, stop - start, settings.batch_size):
+            block = small[first:first + settings.batch_size]
+            mask[start + first:start + first + len(block)] = resize_in_plane(
+                block, hu.shape[1:], is_label=False) > 0.5
         return mask
+
+    def _rows_probability(self, hu: np.ndarray, rows: np.ndarray, progress=None
+                          ) -> np.ndarray:
+        """A single-slice stage's probability on the slices ``rows`` of ``hu``, at its size."""
+        stage, batch = self.liver, self.settings.batch_size
+        out = np.empty((len(rows), *stage.size), np.float32)
+        for first in range(0, len(rows), batch):
+            block = resize_in_plane(hu[rows[first:first + batch]], stage.size, is_label=False)
+            out[first:first + len(block)] = stage.probability(block, batch_size=batch,
+                                                              tta=self.settings.tta)
+            if progress:
+                progress("liver", min(first + batch, len(rows)) / len(rows))
+        return out
 
     def tumour_probability(self, roi_hu: np.ndarray, spacing_zyx, progress=None
                            ) -> np.ndarray:
