@@ -30,7 +30,11 @@ def test_bench_json_has_the_documented_shape(tmp_path, capsys):
     assert cascade["shape"] == [3, 512, 512] and cascade["seconds"] > 0
     assert cascade["peak_rss_mb"] > 0 and "liver_stage" in cascade["steps"]
     assert result["cascade_torch"]["backend"] == "torch"
-    assert result["cascade_int8"]["backend"] == "onnx int8"
+    assert result["cascade_float32"]["backend"] == "onnx float32"
+    dicom = result["cascade_dicom"]
+    assert dicom["shape"] == [3, 512, 512] and dicom["input"].endswith("DICOM")
+    assert len(dicom["runs"]) == 1 and dicom["seconds"] == dicom["runs"][0]
+    assert 0 < result["startup"]["seconds"] < cascade["seconds"]
     assert result["targets"]["mobileunet_params"]["met"] is True
     assert "mobileunet" in capsys.readouterr().out
 
@@ -47,6 +51,12 @@ def test_targets_are_checked_against_the_measured_values():
     assert checks["speedup_vs_unet_torch"] == {"value": 4.0, "target": ">= 5", "met": False}
     assert checks["speedup_vs_unet_onnx"]["met"] and checks["speedup_vs_unet_onnx"]["value"] == 8
     assert not checks["cascade_seconds"]["met"] and checks["cascade_large_peak_rss_mb"]["met"]
+    result["cascade"] |= {"shape": [150, 512, 512]}
+    result["cascade_dicom"] = {"seconds": 2.5, "shape": [150, 512, 512]}
+    checks = check_targets(result)
+    assert checks["cascade_nifti_512x512x150_seconds"] == {"value": 5.5, "target": "<= 2",
+                                                           "met": False}
+    assert checks["cascade_dicom_512x512x150_seconds"]["met"]  # 2.5 <= 2.5
 
 
 @pytest.mark.parametrize(("vendor", "family", "flags", "expected"), [

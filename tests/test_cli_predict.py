@@ -145,12 +145,13 @@ def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_
     pytest.importorskip("onnxruntime")
     script = ("import sys; from livseg.cli import main; "
               f"code = main(['predict', {str(phantom_file)!r}, '-o', {str(tmp_path / 'out')!r}]); "
-              "assert code == 0; assert 'torch' not in sys.modules, 'torch was imported'")
+              "assert code == 0; assert 'torch' not in sys.modules, 'torch was imported'; "
+              "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert [m["backend"] for m in report["models"]] == ["onnx", "onnx"]
-    assert report["models"][0]["file"] == "liver.onnx"
+    assert report["models"][0]["file"] == "liver.int8.onnx"
 
 
 def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
@@ -159,7 +160,7 @@ def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
     masks = {}
     for backend in ("onnx", "torch"):
         assert main(["predict", str(ct), "-o", str(tmp_path / backend), "--backend", backend,
-                     "--threads", "2"]) == 0
+                     "--threads", "2", "--float32"]) == 0
         masks[backend] = read_volume(tmp_path / backend / "segmentation.nii.gz").array
     for level in (1, 2):
         a, b = masks["onnx"] >= level, masks["torch"] >= level
@@ -176,9 +177,21 @@ def test_backend_onnx_on_cuda_is_refused(phantom_file, tmp_path, capsys):
 
 def test_int8_runs_the_shipped_int8_models_on_onnxruntime(phantom_file, tmp_path, capsys):
     pytest.importorskip("onnxruntime")
-    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "out"), "--int8"]) == 0
-    report = json.loads((tmp_path / "out" / "report.json").read_text())
-    assert [m["file"] for m in report["models"]] == ["liver.int8.onnx", "tumour.int8.onnx"]
+    runs = {"default": ["liver.int8.onnx", "tumour.onnx"],
+            "--int8": ["liver.int8.onnx", "tumour.int8.onnx"],
+            "--float32": ["liver.onnx", "tumour.onnx"]}
+    for option, files in runs.items():
+        out = tmp_path / option.strip("-")
+        extra = [] if option == "default" else [option]
+        assert main(["predict", str(phantom_file), "-o", str(out), *extra]) == 0
+        report = json.loads((out / "report.json").read_text())
+        assert [m["file"] for m in report["models"]] == files
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "t"), "--int8",
+                 "--backend", "torch"]) == 2
+    assert "onnxruntime" in capsys.readouterr().err and not (tmp_path / "t").exists()
+    with pytest.raises(SystemExit) as refused:
+        main(["predict", str(phantom_file), "-o", str(tmp_path / "t"), "--int8", "--float32"])
+    assert refused.value.code == 2 and "not allowed with" in capsys.readouterr().err
     assert main(["predict", str(phantom_file), "-o", str(tmp_path / "t"), "--int8",
                  "--backend", "torch"]) == 2
     assert "onnxruntime" in capsys.readouterr().err and not (tmp_path / "t").exists()

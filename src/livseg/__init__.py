@@ -8,7 +8,6 @@
 from __future__ import annotations
 
 from livseg.errors import LivsegInputError
-from livseg.io import Volume, read_volume, write_volume
 
 __version__ = "0.1.0"
 __all__ = ["LivsegInputError", "Volume", "read_volume", "segment", "write_volume",
@@ -16,8 +15,15 @@ __all__ = ["LivsegInputError", "Volume", "read_volume", "segment", "write_volume
 
 
 def __getattr__(name: str):
-    if name == "segment":  # imported on first use: reading files never loads torch
+    """The API's names are imported on first use: ``livseg --version`` and the light
+    commands never load NumPy, SimpleITK or onnxruntime, and reading files never loads
+    torch (README, "Speed")."""
+    if name == "segment":
         from livseg.predict import segment
 
         return segment
+    if name in ("Volume", "read_volume", "write_volume"):
+        import livseg.io
+
+        return getattr(livseg.io, name)
     raise AttributeError(f"module 'livseg' has no attribute {name!r}")

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from livseg.errors import LivsegInputError
@@ -56,14 +57,17 @@ def case_inputs(path: Path) -> list[Path]:
     return [path]
 
 
-def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
+def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Cascade], *,
+                 overwrite: bool = False,
                  mesh: str | None = None, progress=None, dicom_seg: bool = False,
                  series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Segment one case and write its output folder; returns the report. With ``dicom_seg``
     (DICOM input only) the folder also gets ``segmentation.dcm``, a DICOM SEG referencing
     the source series; ``series`` picks one series of a folder holding several; ``limits``
     bound what is read. An output folder that cannot be written, or whose disk is too full
-    for the results, is refused before the cascade runs."""
+    for the results, is refused before the cascade runs. ``cascade`` may still be loading
+    (a ``Future``): the CT is read meanwhile. The label file is compressed while the picture
+    is drawn and the report measured."""
     from livseg.report import build_report
     from livseg.viz.overlay import save_overlay
 
@@ -76,29 +80,38 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
     volume = read_ct(input_path, series, limits)
     check_writable_folder(out_dir, output_bytes_estimate(volume.array.size))
     seconds = {"read": round(time.perf_counter() - started, 4)}
+    if isinstance(cascade, Future):
+        cascade = cascade.result()
     result = cascade.segment(volume, progress=progress)
     seconds |= result.seconds
-    clock = time.perf_counter()
-    with _output_folder(out_dir) as staging:
-        write_volume(result.labels, staging / "segmentation.nii.gz")
-        if dicom_seg:
-            from livseg.io.dicom_seg import write_dicom_seg
-
-            write_dicom_seg(result.labels, Path(input_path), staging / "segmentation.dcm",
-                            series)
-        seconds["write"] = round(time.perf_counter() - clock, 4)
+    with _output_folder(out_dir) as staging, ThreadPoolExecutor(1) as writer:
+        labels_written = writer.submit(_write_labels, result.labels, staging, dicom_seg,
+                                       Path(input_path), series)
         clock = time.perf_counter()
         save_overlay(volume, result.labels, staging / "overlay.png",
                      title=f"{case_name(Path(input_path))}: liver (green), tumour (red)")
         if mesh:
             _write_meshes(result.labels, staging, mesh)
         seconds["pictures"] = round(time.perf_counter() - clock, 4)
-        seconds["total"] = round(time.perf_counter() - started, 4)
         report = build_report(result.labels, input_path=str(input_path), models=result.models,
                               seconds=seconds,
                               notes=[*volume.notes, *result.notes], ct=volume)
+        seconds["write"] = labels_written.result()  # the report holds this dict
+        seconds["total"] = round(time.perf_counter() - started, 4)
         write_json(staging / "report.json", report)
     return report
+
+
+def _write_labels(labels: Volume, folder: Path, dicom_seg: bool, source: Path,
+                  series: str | None) -> float:
+    """``segmentation.nii.gz`` (and ``segmentation.dcm``) in ``folder``; returns seconds."""
+    clock = time.perf_counter()
+    write_volume(labels, folder / "segmentation.nii.gz")
+    if dicom_seg:
+        from livseg.io.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(labels, source, folder / "segmentation.dcm", series)
+    return round(time.perf_counter() - clock, 4)
 
 
 def is_dicom_input(path: Path) -> bool:

@@ -10,7 +10,6 @@ import contextlib
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import ConvexHull, QhullError
 
 from livseg import __version__
 from livseg.infer.lesions import lesion_contrast
@@ -59,6 +58,7 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
         return {"lesion_count": 0, "lesions": []}
     components, count = ndimage.label(crop(tumour, box), structure=np.ones((3, 3, 3), bool))
     lesions = []
+    liver_only = None if hu is None else canonical.array == 1
     axis, flipped, depth = reorientation.axes[0], reorientation.flipped[0], tumour.shape[0]
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         mask = components[region] == index
@@ -75,8 +75,7 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
                             for c in canonical.index_to_physical(voxels.mean(axis=0))],
             "slices": list(z_range),
             "slice_axis": int(axis),
-        } | ({} if hu is None else _density(hu, canonical.array, voxels,
-                                              canonical.spacing_zyx)))
+        } | ({} if hu is None else _density(hu, liver_only, voxels, canonical.spacing_zyx)))
     lesions.sort(key=lambda lesion: -lesion["volume_ml"])
     for number, lesion in enumerate(lesions, start=1):
         lesion["id"] = number
@@ -87,6 +86,8 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
 def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -> float:
     """The largest distance in mm between two voxel centres of one axial slice of ``mask``,
     and at least one pixel (a lesion of one voxel spans a pixel, not 0 mm)."""
+    from scipy.spatial import ConvexHull, QhullError  # here: its import costs 0.2 s
+
     longest = float(min(spacing_yx))
     for plane in mask:
         points = np.argwhere(plane) * np.asarray(spacing_yx)
@@ -100,11 +101,11 @@ def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -
     return longest
 
 
-def _density(hu: np.ndarray, labels: np.ndarray, voxels: np.ndarray,
+def _density(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,
              spacing_zyx: tuple[float, ...]) -> dict:
-    """The lesion's mean HU, the mean HU of the liver around it (tumour excluded), their
-    difference and what it makes the lesion (``DENSITY_HU``)."""
-    found = lesion_contrast(hu, labels == 1, voxels, spacing_zyx)
+    """The lesion's mean HU, the mean HU of the liver around it (``liver_only``: label 1,
+    tumour excluded), their difference and what it makes the lesion (``DENSITY_HU``)."""
+    found = lesion_contrast(hu, liver_only, voxels, spacing_zyx)
     contrast = found.contrast_hu
     return {"mean_hu": round(found.mean_hu, 1),
             "surrounding_liver_hu": None if contrast is None

@@ -143,3 +143,18 @@ def test_real_dicom_rescale_matches_pydicom():
                for k in (1, 2, 3)]
     np.testing.assert_array_equal(volume.array[int(np.argsort(heights).tolist().index(0))],
                                   expected)
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1),
+                                       (0.6, 0, 0.8, 0, 1, 0, -0.8, 0, 0.6)])
+def test_a_volume_written_as_a_series_reads_back_on_its_grid(tmp_path, direction):
+    from livseg.io import Volume
+    from livseg.io.dicom_write import write_dicom_series
+
+    hu = np.random.default_rng(1).integers(-1000, 1500, size=(4, 6, 7)).astype(np.int16)
+    volume = Volume(hu, spacing=(0.7, 0.9, 2.5), origin=(10.0, -3.0, 40.0),
+                    direction=tuple(float(d) for d in direction))
+    write_dicom_series(volume, tmp_path)
+    back = read_volume(tmp_path)
+    assert back.same_grid(volume)
+    np.testing.assert_array_equal(back.array, hu)

@@ -84,3 +84,20 @@ def read_limits(args: argparse.Namespace) -> ReadLimits:
 
 __all__ = ["Parser", "add_max_voxels", "bounded_int", "non_negative_float", "port_number",
            "positive_float", "positive_int", "read_limits", "spacing_mm"]
+
+
+def add_precision_options(parser: argparse.ArgumentParser) -> None:
+    """``--int8`` / ``--float32``: which of the shipped models run (default: the liver
+    stage int8, the tumour stage float32, on onnxruntime; ``DEFAULT_INT8``)."""
+    precision = parser.add_mutually_exclusive_group()
+    precision.add_argument("--int8", action="store_true",
+                           help="both stages' shipped int8 models (onnxruntime)")
+    precision.add_argument("--float32", action="store_true",
+                           help="both stages' shipped float32 models (default: the liver "
+                                "stage int8, the tumour stage float32)")
+
+
+def shipped_int8(args: argparse.Namespace) -> bool | None:
+    """``Cascade.shipped``'s ``int8`` for the precision options: True, False or None
+    (the default per stage)."""
+    return True if args.int8 else False if args.float32 else None

@@ -4,15 +4,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from livseg.cli.common import (
     add_max_voxels,
+    add_precision_options,
     bounded_int,
     non_negative_float,
     positive_int,
     probability_value,
     read_limits,
+    shipped_int8,
 )
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS, onnxruntime_available
@@ -28,18 +31,23 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if not args.input.exists():
         raise LivsegInputError("does not exist", args.input)
-    if args.int8 and (args.liver_weights or args.tumour_weights):
-        raise LivsegInputError("--int8 picks the shipped int8 models; give your own with "
-                               "--liver-weights/--tumour-weights FILE.int8.onnx instead")
+    if (args.int8 or args.float32) and (args.liver_weights or args.tumour_weights):
+        raise LivsegInputError("--int8/--float32 pick among the shipped models; give your own "
+                               "with --liver-weights/--tumour-weights FILE.onnx instead")
     check_writable_folder(args.out)
     _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
-    cascade = Cascade.shipped(device=args.device, settings=CascadeSettings(
-        tta=args.tta, batch_size=args.batch_size, **{
-            name: getattr(args, name) for name in LESION_RULES
-            if getattr(args, name) is not None}),
-        liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-        backend=args.backend, threads=args.threads, int8=args.int8)
+    settings = CascadeSettings(tta=args.tta, batch_size=args.batch_size, **{
+        name: getattr(args, name) for name in LESION_RULES if getattr(args, name) is not None})
+    # the models load while the first CT is read (both mostly outside the GIL)
+    loader = ThreadPoolExecutor(1)
+    cascade = loader.submit(Cascade.shipped, device=args.device, settings=settings,
+                            liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+                            backend=args.backend, threads=args.threads,
+                            int8=shipped_int8(args))
+    loader.shutdown(wait=False)
+    if len(cases) > 1:  # bad weights are one error, not one per case
+        cascade = cascade.result()
     failures = 0
     for case in cases:
         out = args.out / case_name(case) if len(cases) > 1 else args.out
@@ -136,8 +144,7 @@ def register(commands) -> None:
                          help="DICOM input: also write segmentation.dcm, a DICOM SEG")
     predict.add_argument("--series", metavar="UID",
                          help="the series to read from a DICOM folder holding several")
-    predict.add_argument("--int8", action="store_true",
-                         help="the shipped int8 models (onnxruntime): about 2x faster networks")
+    add_precision_options(predict)
     predict.add_argument("--batch-size", type=bounded_int(1, 1024), default=8,
                          help="slices per batch (1-1024)")
     predict.add_argument("--mesh", choices=("stl", "ply"),

@@ -7,14 +7,15 @@ from pathlib import Path
 
 from livseg.cli.common import (
     add_max_voxels,
+    add_precision_options,
     bounded_int,
     read_limits,
+    shipped_int8,
     spacing_mm,
 )
 from livseg.errors import LivsegInputError
 from livseg.io.limits import MAX_VOXELS, ReadLimits, check_declared_size, check_grid
 from livseg.io.text import check_writable_folder
-from livseg.io.volume import IDENTITY_DIRECTION
 
 log = logging.getLogger("livseg")
 
@@ -84,6 +85,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_phantom(args: argparse.Namespace) -> int:
     from livseg.io import write_volume
+    from livseg.io.volume import IDENTITY_DIRECTION
     from livseg.phantom import make_phantom
 
     check_declared_size(args.shape[::-1], "--shape", ReadLimits())
@@ -119,7 +121,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         cases += split_cases(read_split(args.split), args.data, args.subset, args.fold)
     cases += test_cases(args.cases)
     cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-                              int8=args.int8)
+                              int8=shipped_int8(args))
     document = run_benchmark(cases, args.out, cascade,
                              log_line=lambda line: print(line, file=sys.stderr))
     document["split"] = None if args.split is None else str(args.split)
@@ -161,7 +163,7 @@ def register(commands) -> None:
     benchmark.add_argument("--overwrite", action="store_true")
     benchmark.add_argument("--liver-weights", type=Path)
     benchmark.add_argument("--tumour-weights", type=Path)
-    benchmark.add_argument("--int8", action="store_true", help="the shipped int8 models")
+    add_precision_options(benchmark)
     benchmark.set_defaults(run=_cmd_benchmark)
 
     info = commands.add_parser("info", help="read a CT and describe its grid")

@@ -104,8 +104,15 @@ def liver_warnings(raw_liver: np.ndarray, liver: np.ndarray,
 def _centre_and_size(mask: np.ndarray) -> tuple[tuple[float, ...], tuple[int, ...]]:
     """Centre of mass and bounding-box size of a non-empty (z, y, x) mask, in voxels."""
     box = mask_bbox(mask)
-    return ndimage.center_of_mass(mask), tuple(b - a for a, b in zip(box.start, box.stop,
-                                                                      strict=True))
+    return _centroid(mask), tuple(b - a for a, b in zip(box.start, box.stop, strict=True))
+
+
+def _centroid(mask: np.ndarray) -> tuple[float, ...]:
+    """``ndimage.center_of_mass`` of a non-empty boolean mask, from one count per axis
+    (ndimage's takes 0.4 s on 64 slices of 512x512)."""
+    total = np.count_nonzero(mask)
+    return tuple(float(np.count_nonzero(mask, axis=tuple(a for a in range(mask.ndim) if a != k))
+                       @ np.arange(mask.shape[k]) / total) for k in range(mask.ndim))
 
 
 def _spine_row(hu: np.ndarray, body: np.ndarray, column: float, width: float) -> float | None:
@@ -115,4 +122,4 @@ def _spine_row(hu: np.ndarray, body: np.ndarray, column: float, width: float) ->
     bone = (hu[:, :, low:high] > BONE_HU) & body[:, :, low:high]
     if bone.sum() < MIN_BONE_VOXELS:
         return None
-    return float(ndimage.center_of_mass(bone)[1])
+    return _centroid(bone)[1]

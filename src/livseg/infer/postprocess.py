@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
-from scipy.spatial import cKDTree
 
 from livseg.infer.lesions import lesion_contrast
 from livseg.preprocess import crop, mask_bbox, uncrop
@@ -104,6 +103,8 @@ def within_mm(points: np.ndarray, mask: np.ndarray, spacing_zyx: tuple[float, ..
     distance transform, but measured only where it matters. Points inside the mask are
     kept as they are; for the others the distance to the mask's nearest surface voxel (the
     nearest mask voxel of an outside point always lies on the surface) comes from a k-d tree."""
+    from scipy.spatial import cKDTree  # here: importing scipy.spatial costs 0.15 s
+
     kept = points & mask
     outside = points & ~mask
     box = mask_bbox(outside, spacing_zyx, radius_mm)  # the mask voxels that can be in reach

@@ -7,10 +7,12 @@ no torch at all: with it, ``livseg predict`` never imports torch.
 from __future__ import annotations
 
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from livseg.errors import LivsegInputError
+
+if TYPE_CHECKING:  # NumPy is imported where it is used: the command line reads BACKENDS
+    import numpy as np
 
 BACKENDS = ("auto", "onnx", "torch")
 
@@ -39,6 +41,8 @@ class TorchRunner:
         """Nothing to give back: torch's CPU allocator returns freed memory itself."""
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
+        import numpy as np
+
         torch = self.torch
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device)
@@ -73,6 +77,7 @@ class OnnxRunner:
         arena keeps its peak between runs (about 200 MB for the liver stage at batch 8),
         memory that a huge volume's clean-up needs. Without the arena each run would be
         a third slower (measured), so it is shrunk once per stage, by one tiny run."""
+        import numpy as np
         import onnxruntime
 
         options = onnxruntime.RunOptions()
@@ -92,6 +97,8 @@ class OnnxRunner:
 def pad_edge(batch: np.ndarray, multiple: int) -> np.ndarray:
     """float32 (..., H, W) padded at the bottom and right, repeating the last row and column,
     to multiples of ``multiple`` (the padding rule of an exported model's JSON)."""
+    import numpy as np
+
     height, width = batch.shape[-2:]
     pad = [(0, 0)] * (batch.ndim - 2) + [(0, -height % multiple), (0, -width % multiple)]
     batch = np.asarray(batch, np.float32)

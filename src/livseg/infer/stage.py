@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.special import expit
 
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import OnnxRunner, TorchRunner, choose_backend
@@ -150,9 +149,15 @@ class Stage:
         total = np.zeros((len(batch), *batch.shape[-2:]), np.float32)
         for axes in flips:
             logits = self.runner.logits(np.flip(batch, axes) if axes else batch)
-            foreground = expit(logits[:, 1] - logits[:, 0])  # softmax of two classes
+            foreground = sigmoid(logits[:, 1] - logits[:, 0])  # softmax of two classes
             total += np.flip(foreground, axes) if axes else foreground
         return total / len(flips)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """The logistic function, overflow-free (the same as scipy.special.expit, whose import
+    alone costs a tenth of a second of every ``livseg predict``)."""
+    return 0.5 + 0.5 * np.tanh(0.5 * x)
 
 
 def _read_sidecar(path: Path) -> dict:
