@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from livseg.errors import LivsegInputError
-from livseg.infer import Cascade, CascadeResult, CascadeSettings
 from livseg.io import DEFAULT_LIMITS, ReadLimits, write_volume
 from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name, image_suffix
 from livseg.io.hu_check import read_ct
@@ -29,6 +29,9 @@ from livseg.io.text import (
     write_json,
 )
 from livseg.io.volume import Volume
+
+if TYPE_CHECKING:  # imported where used: the CT is read while another thread loads them
+    from livseg.infer import Cascade, CascadeResult
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,8 @@ def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: 
     Uses the weights shipped in the package unless a ``cascade`` is given; ``backend`` "auto"
     runs them on onnxruntime on CPU when it is installed, on torch otherwise.
     """
+    from livseg.infer import Cascade, CascadeSettings
+
     cascade = cascade or Cascade.shipped(device=device, settings=CascadeSettings(tta=tta),
                                          backend=backend)
     return cascade.segment(volume)
@@ -83,6 +88,9 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Casc
     if isinstance(cascade, Future):
         cascade = cascade.result()
     result = cascade.segment(volume, progress=progress)
+    from livseg.report import build_report  # here: the CT is read while SciPy is imported
+    from livseg.viz.overlay import save_overlay
+
     seconds |= result.seconds
     with _output_folder(out_dir) as staging, ThreadPoolExecutor(1) as writer:
         labels_written = writer.submit(_write_labels, result.labels, staging, dicom_seg,

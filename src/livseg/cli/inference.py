@@ -26,7 +26,6 @@ LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from livseg.infer import Cascade, CascadeSettings
     from livseg.predict import case_inputs, case_name, predict_file
 
     if not args.input.exists():
@@ -37,14 +36,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     check_writable_folder(args.out)
     _torch_settings(args.backend, args.device, args.threads)
     cases = case_inputs(args.input)
-    settings = CascadeSettings(tta=args.tta, batch_size=args.batch_size, **{
-        name: getattr(args, name) for name in LESION_RULES if getattr(args, name) is not None})
-    # the models load while the first CT is read (both mostly outside the GIL)
+    # the models load (SciPy and onnxruntime imported, sessions built) while the first CT
+    # is read: both spend most of their time outside the GIL
     loader = ThreadPoolExecutor(1)
-    cascade = loader.submit(Cascade.shipped, device=args.device, settings=settings,
-                            liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-                            backend=args.backend, threads=args.threads,
-                            int8=shipped_int8(args))
+    cascade = loader.submit(_load_cascade, args)
     loader.shutdown(wait=False)
     if len(cases) > 1:  # bad weights are one error, not one per case
         cascade = cascade.result()
@@ -67,6 +62,17 @@ def _cmd_predict(args: argparse.Namespace) -> int:
               f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
               f"{report['seconds']['total']:.1f} s -> {out}/")
     return 2 if failures else 0
+
+
+def _load_cascade(args: argparse.Namespace):
+    from livseg.infer import Cascade, CascadeSettings
+
+    settings = CascadeSettings(tta=args.tta, batch_size=args.batch_size, **{
+        name: getattr(args, name) for name in LESION_RULES if getattr(args, name) is not None})
+    return Cascade.shipped(device=args.device, settings=settings,
+                           liver_path=args.liver_weights, tumour_path=args.tumour_weights,
+                           backend=args.backend, threads=args.threads,
+                           int8=shipped_int8(args))
 
 
 def _torch_settings(backend: str, device: str, threads: int | None) -> None:

@@ -23,6 +23,7 @@ from livseg.infer.anatomy_check import (
     liver_warnings,
     spine_in_front,
 )
+from livseg.infer.lesions import SHELL_MM
 from livseg.infer.runners import choose_backend
 from livseg.infer.stage import Stage
 from livseg.io.volume import Volume
@@ -33,6 +34,7 @@ from livseg.preprocess import (
     resize_in_plane,
     shape_at_pixel_size,
     to_canonical,
+    uncrop,
 )
 
 log = logging.getLogger(__name__)
@@ -320,12 +322,16 @@ class Cascade:
         if settings.min_lesion_probability <= 0 and settings.max_lesion_contrast_hu is None:
             return tumour
         needs_hu = settings.max_lesion_contrast_hu is not None
-        candidates = postprocess.lesion_candidates(tumour, probability,
-                                                   roi_hu if needs_hu else None, roi_liver,
-                                                   spacing_zyx)
-        return postprocess.keep_lesions(tumour.shape, candidates,
-                                        settings.min_lesion_probability,
+        # the lesions' box, grown by the reach of their surrounding liver: the same figures
+        box = mask_bbox(tumour, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))
+        if box is None:
+            return tumour
+        candidates = postprocess.lesion_candidates(
+            tumour[box.slices], probability[box.slices],
+            roi_hu[box.slices] if needs_hu else None, roi_liver[box.slices], spacing_zyx)
+        kept = postprocess.keep_lesions(box.shape, candidates, settings.min_lesion_probability,
                                         settings.max_lesion_contrast_hu)
+        return uncrop(kept, box, tumour.shape, False)
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
                     progress=None, slice_mm: float | None = None):

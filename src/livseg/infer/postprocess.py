@@ -126,14 +126,18 @@ def within_mm(points: np.ndarray, mask: np.ndarray, spacing_zyx: tuple[float, ..
 def clean_tumours(tumour: np.ndarray, liver: np.ndarray, spacing_zyx: tuple[float, ...],
                   liver_margin_mm: float = 3.0, min_lesion_mm3: float = 20.0) -> np.ndarray:
     """Tumour voxels inside the liver grown by ``liver_margin_mm``, without 26-connected
-    lesions smaller than ``min_lesion_mm3``."""
-    kept = within_mm(tumour, liver, spacing_zyx, liver_margin_mm)
+    lesions smaller than ``min_lesion_mm3``. Works on the tumours' box grown by the margin
+    (all the liver in reach): the same result, a fraction of the time."""
+    box = mask_bbox(tumour, spacing_zyx, liver_margin_mm)
+    if box is None:
+        return np.zeros(tumour.shape, bool)
+    kept = within_mm(tumour[box.slices], liver[box.slices], spacing_zyx, liver_margin_mm)
     labels, count = component_labels(kept, np.ones((3, 3, 3), bool))
-    if count == 0:
-        return kept
-    voxel_mm3 = float(np.prod(spacing_zyx))
-    large = np.flatnonzero(np.bincount(labels.ravel())[1:] * voxel_mm3 >= min_lesion_mm3) + 1
-    return np.isin(labels, large)
+    if count:
+        voxel_mm3 = float(np.prod(spacing_zyx))
+        large = np.flatnonzero(np.bincount(labels.ravel())[1:] * voxel_mm3 >= min_lesion_mm3)
+        kept = np.isin(labels, large + 1)
+    return uncrop(kept, box, tumour.shape, False)
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,15 @@ import logging
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
-from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_grid
-from livseg.io.nifti_header import check_nifti_file
+from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_declared_size, check_grid
+from livseg.io.nifti_header import check_nifti_header
 from livseg.io.text_headers import check_metaimage_file, check_nrrd_file
 from livseg.io.volume import Volume
 
@@ -71,8 +72,7 @@ def case_name(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix else path.name
 
 
-_HEADER_CHECKS = {".nii": check_nifti_file, ".nii.gz": check_nifti_file,
-                  ".nrrd": check_nrrd_file, ".nhdr": check_nrrd_file,
+_HEADER_CHECKS = {".nrrd": check_nrrd_file, ".nhdr": check_nrrd_file,
                   ".mha": check_metaimage_file, ".mhd": check_metaimage_file}
 
 
@@ -80,9 +80,30 @@ def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
     """Read a NIfTI, NRRD or MetaImage file with its geometry.
 
     Its header is checked first (declared size within ``limits``, where the voxel data
-    lies, a damaged gzip stream), so nothing refused is ever decoded.
+    lies), so nothing refused is ever decoded. A NIfTI file's voxel stream (a damaged or
+    truncated gzip stream, NaN) is scanned while ITK decodes it, and its verdict comes
+    first: the file is read once in the time of one pass.
     """
-    _HEADER_CHECKS[image_suffix(path)](path, limits)
+    suffix = image_suffix(path)
+    if suffix in _HEADER_CHECKS:
+        _HEADER_CHECKS[suffix](path, limits)
+        return _read_with_itk(path, limits)
+    scan = check_nifti_header(path, limits)
+    if scan is None:
+        return _read_with_itk(path, limits)
+    with ThreadPoolExecutor(1) as pool:
+        scanned = pool.submit(scan)
+        try:
+            volume = _read_with_itk(path, limits)
+        except LivsegInputError:
+            scanned.result()  # the scan's reason, when it has one, is the clearer
+            raise
+        scanned.result()
+    return volume
+
+
+def _read_with_itk(path: Path, limits: ReadLimits) -> Volume:
+    """The image decoded by ITK, its declared grid checked before any voxel is."""
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     try:
@@ -97,6 +118,7 @@ def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
     elif dimension != 3:
         raise LivsegInputError(f"is a {dimension}D image of size {size}; expected a 3D volume",
                                path)
+    check_declared_size(size[:3], path, limits)
     check_grid(size[:3][::-1], reader.GetSpacing()[:3], reader.GetOrigin()[:3],
                _direction_3d(reader.GetDirection(), dimension), path)
     try:

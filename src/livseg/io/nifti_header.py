@@ -7,10 +7,12 @@ fills a truncated file with zeros) and float voxels checked for NaN (ITK turns s
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import math
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +90,11 @@ def parse_nifti_header(header: bytes) -> NiftiHeader | None:
     return None
 
 
-def check_nifti_file(path: Path, limits: ReadLimits) -> None:
-    """Raise LivsegInputError when the NIfTI ``path`` declares more than ``limits`` allow,
-    is a damaged gzip stream, is shorter than its header says or holds NaN voxels."""
+def check_nifti_header(path: Path, limits: ReadLimits) -> Callable[[], None] | None:
+    """Raise LivsegInputError when the NIfTI ``path``'s header declares more than ``limits``
+    allow or is damaged; return the scan of its voxel stream still to run, if any (a damaged
+    or truncated gzip stream, a file shorter than its header says, NaN voxels): the reader
+    runs it while ITK decodes."""
     compressed = path.name.lower().endswith(".gz")
     try:
         with (gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
@@ -102,7 +106,7 @@ def check_nifti_file(path: Path, limits: ReadLimits) -> None:
     except (OSError, EOFError, zlib.error) as error:
         raise LivsegInputError(f"is a damaged compressed file ({error})", path) from None
     if header is None:
-        return  # not a NIfTI header we understand: ITK will say what is wrong
+        return None  # not a NIfTI header we understand: ITK will say what is wrong
     if not header.single_file:
         raise LivsegInputError("is a NIfTI header whose voxels are in a separate .img file; "
                                "livseg reads single-file NIfTI (.nii, .nii.gz)", path)
@@ -112,9 +116,11 @@ def check_nifti_file(path: Path, limits: ReadLimits) -> None:
                                "finite number", path)
     dtype = header.dtype if header.dtype is not None and header.dtype.kind == "f" else None
     if compressed or dtype is not None:
-        check_voxel_stream(path, compressed=compressed, start=0, data_offset=header.vox_offset,
-                           data_bytes=header.data_bytes, dtype=dtype)
-    elif path.stat().st_size < header.vox_offset + header.data_bytes:
+        return functools.partial(check_voxel_stream, path, compressed=compressed, start=0,
+                                 data_offset=header.vox_offset, data_bytes=header.data_bytes,
+                                 dtype=dtype)
+    if path.stat().st_size < header.vox_offset + header.data_bytes:
         raise LivsegInputError(f"is truncated: the header promises "
                                f"{header.vox_offset + header.data_bytes} bytes of image, the "
                                f"file holds {path.stat().st_size}", path)
+    return None
