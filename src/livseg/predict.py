@@ -73,8 +73,6 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Casc
     for the results, is refused before the cascade runs. ``cascade`` may still be loading
     (a ``Future``): the CT is read meanwhile. The label file is compressed while the picture
     is drawn and the report measured."""
-    from livseg.report import build_report
-    from livseg.viz.overlay import save_overlay
 
     out_dir = Path(out_dir)
     if dicom_seg and not is_dicom_input(input_path):
