@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import livseg
-from livseg.train.checkpoint import load_model
+from livseg.models.checkpoint import load_model
 
 WEIGHTS = Path(livseg.__file__).parent / "weights"
 LISTED = [line.split() for line in (WEIGHTS / "SHA256SUMS").read_text().splitlines() if line]

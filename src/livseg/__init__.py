@@ -7,9 +7,9 @@
 """
 from __future__ import annotations
 
+from livseg._version import __version__
 from livseg.errors import LivsegInputError
 
-__version__ = "0.1.0"
 __all__ = ["LivsegInputError", "Volume", "read_volume", "segment", "write_volume",
            "__version__"]
 

@@ -14,7 +14,6 @@ against torch on slices of the same data that the calibration did not see.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import tempfile
@@ -27,43 +26,10 @@ from livseg.errors import LivsegInputError
 from livseg.infer import Stage
 from livseg.infer.runners import OnnxRunner, pad_edge
 from livseg.io.text import file_sha256, staged_folder, write_json
-from livseg.models.blocks import PaddedCore
+from livseg.models.onnx_graph import OPSET, export_onnx, require_onnx
 
-OPSET = 17
 CALIBRATION_SLICES = 48  # slices the int8 quantisation sees
 CHECK_SLICES = 16  # further slices, unseen by the calibration, for the int8 check
-
-
-def _require_onnx() -> None:
-    try:
-        import onnx  # noqa: F401  (torch's exporter needs it)
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        raise LivsegInputError("ONNX export needs onnx and onnxruntime "
-                               "(pip install onnx onnxruntime)") from None
-
-
-def _export(model: torch.nn.Module, channels: int, size: tuple[int, int], target) -> int:
-    """The network without its padding (the runtime pads) to ``target`` (a path or a
-    binary stream); returns the size multiple its H and W need."""
-    core = PaddedCore(model.to("cpu", memory_format=torch.contiguous_format).eval()).eval()
-    with torch.no_grad():
-        torch.onnx.export(core, (torch.zeros(1, channels, *size),), target,
-                          input_names=["image"], output_names=["logits"], dynamo=False,
-                          opset_version=OPSET,
-                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"},
-                                        "logits": {0: "n", 2: "h", 3: "w"}})
-    return core.size_multiple
-
-
-def onnx_bytes(model: torch.nn.Module, description: dict) -> tuple[bytes, int]:
-    """A checkpoint's network as ONNX bytes (for ``--backend onnx`` with a .pt file) and
-    its size multiple."""
-    _require_onnx()
-    buffer = io.BytesIO()
-    multiple = _export(model, int(description["input"]["in_channels"]),
-                       tuple(description["input"]["size"]), buffer)
-    return buffer.getvalue(), multiple
 
 
 def export_stage(stage: Stage, folder: Path, seed: int = 0,
@@ -72,10 +38,10 @@ def export_stage(stage: Stage, folder: Path, seed: int = 0,
     """Write ``<stage>.onnx`` and ``<stage>.json`` to ``folder``, and with ``calibration``
     slices ((N, C, H, W) float32, as the network sees them; from ``calibration_source``)
     the int8 pair too; returns the JSON contents."""
-    _require_onnx()
+    require_onnx()
     model = stage.model
     path = folder / f"{stage.name}.onnx"
-    multiple = _export(model, stage.in_channels, stage.size, str(path))
+    multiple = export_onnx(model, stage.in_channels, stage.size, str(path))
     runner = OnnxRunner(path, multiple)
     written = [_describe(stage, path, multiple, "float32",
                          _compare(model, runner, stage.in_channels, seed))]

@@ -11,7 +11,7 @@ import contextlib
 import numpy as np
 from scipy import ndimage
 
-from livseg import __version__
+from livseg._version import __version__
 from livseg.infer.lesions import lesion_contrast
 from livseg.io.volume import Volume
 from livseg.preprocess import crop, mask_bbox, to_canonical

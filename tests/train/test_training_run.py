@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from livseg.train.checkpoint import load_model, read_checkpoint
+from livseg.models.checkpoint import load_model, read_checkpoint
 
 TINY = {"size": [64, 64], "batch_size": 4, "montage_slices": 3, "threads": 1, "lr": 0.003}
 

@@ -80,8 +80,9 @@ def bench_network(arch: str, *, size: int, batch: int, seconds: float, threads: 
                   folder: Path, calibration: np.ndarray) -> dict:
     import torch
 
-    from livseg.export import _export, _quantise
+    from livseg.export import _quantise
     from livseg.models import count_macs, count_parameters
+    from livseg.models.onnx_graph import export_onnx
 
     model, weights = _network(arch)
     channels = int(model.build_args["in_channels"])
@@ -89,7 +90,7 @@ def bench_network(arch: str, *, size: int, batch: int, seconds: float, threads: 
     files = {"torch": folder / f"{arch}.pt", "onnx": folder / f"{arch}.onnx",
              "onnx_int8": folder / f"{arch}.int8.onnx"}
     torch.save({"build_args": model.build_args, "state": model.state_dict()}, files["torch"])
-    multiple = _export(model, channels, (size, size), str(files["onnx"]))
+    multiple = export_onnx(model, channels, (size, size), str(files["onnx"]))
     _quantise(files["onnx"], files["onnx_int8"], calibration, multiple)
     gmacs = macs / 1e9
     row = {"arch": arch, "params": count_parameters(model), "gmacs_per_slice": round(gmacs, 4),
@@ -110,7 +111,7 @@ def _network(arch: str):
     from livseg.models import build_model
 
     if arch == "mobileunet":
-        from livseg.train.checkpoint import load_model
+        from livseg.models.checkpoint import load_model
         from livseg.weights import shipped_weights
 
         model, _ = load_model(shipped_weights("liver"))

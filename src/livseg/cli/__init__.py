@@ -10,7 +10,7 @@ import errno
 import logging
 import sys
 
-from livseg import __version__
+from livseg._version import __version__
 from livseg.cli import deploy, inference, scoring, training
 from livseg.cli.common import Parser
 from livseg.errors import LivsegInputError

@@ -11,7 +11,7 @@ from livseg.io.text import check_writable_folder
 
 
 def _train_config(args: argparse.Namespace):
-    from livseg.train.checkpoint import read_checkpoint
+    from livseg.models.checkpoint import read_checkpoint
     from livseg.train.config import TrainConfig
 
     if args.resume:  # the run's own recipe; only how long and where may change

@@ -45,11 +45,11 @@ class Stage:
             sidecar = _read_sidecar(path)
             runner = OnnxRunner(path, int(sidecar["input"]["size_multiple"]), threads)
             return cls(runner, sidecar["checkpoint"], path.name, file_sha256(path))
-        from livseg.train.checkpoint import load_model
+        from livseg.models.checkpoint import load_model
 
         model, description = load_model(path)
         if backend == "onnx":
-            from livseg.export import onnx_bytes
+            from livseg.models.onnx_graph import onnx_bytes
 
             runner = OnnxRunner(*onnx_bytes(model, description), threads=threads)
         else:

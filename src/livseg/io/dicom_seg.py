@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from livseg import __version__
+from livseg._version import __version__
 from livseg.errors import LivsegInputError
 from livseg.io.text import atomic_output
 from livseg.io.volume import Volume

@@ -27,7 +27,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
-from livseg import __version__
+from livseg._version import __version__
 from livseg.errors import LivsegInputError
 from livseg.io.limits import MAX_VOXELS, ReadLimits
 from livseg.serve.jobs import DOWNLOADS, Job, JobStore, QueueFull, jobs_root

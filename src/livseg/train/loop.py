@@ -15,16 +15,12 @@ from torch.nn.parallel import DistributedDataParallel
 from livseg.errors import LivsegInputError
 from livseg.metrics.overlap import Confusion, accuracy, dice, efficiency, sensitivity, specificity
 from livseg.models import build_model
+from livseg.models.checkpoint import describe, read_checkpoint, save_checkpoint
 from livseg.preprocess.context import ContextIndex
 from livseg.splits import read_split
 from livseg.train import distributed
 from livseg.train.augment import AugmentConfig, augment_batch
-from livseg.train.checkpoint import (
-    describe,
-    load_matching_weights,
-    read_checkpoint,
-    save_checkpoint,
-)
+from livseg.train.checkpoint import load_matching_weights
 from livseg.train.config import TrainConfig
 from livseg.train.losses import DiceCrossEntropyLoss
 from livseg.train.plots import save_montage, write_history
