@@ -39,7 +39,7 @@ def test_predict_a_folder_of_files_gives_one_folder_per_case(phantom_file, tmp_p
     write_volume(read_volume(phantom_file), folder / "a.nii.gz")
     write_volume(read_volume(phantom_file), folder / "b.nrrd")
     assert main(["predict", str(folder), "-o", str(tmp_path / "out")]) == 0
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a", "b", "summary.csv"]
     assert (tmp_path / "out" / "b" / "report.json").exists()
     for case, name in (("a", "a.nii.gz"), ("b", "b.nrrd")):  # NIfTI and NRRD in, same grid out
         labels = read_volume(tmp_path / "out" / case / "segmentation.nii.gz")
@@ -205,8 +205,9 @@ def test_truncated_nifti_nifti_named_dcm_and_two_series(phantom_file, tmp_path, 
     (tmp_path / "cut.nii").write_bytes(data[: len(data) // 2])
     (tmp_path / "image.dcm").write_bytes(data)
     stored = np.zeros((2, 8, 8), np.uint16)
-    write_series(tmp_path / "two" / "a", stored, [(0, 0, 0), (0, 0, 2)])
-    write_series(tmp_path / "two" / "b", stored, [(0, 0, 0), (0, 0, 2)])
+    for series in "ab":  # two series' files in one folder
+        write_series(tmp_path / "two", stored, [(0, 0, 0), (0, 0, 2)],
+                     names=[f"{series}{index}.dcm" for index in range(2)])
     expected = {"cut.nii": "is truncated", "image.dcm": "is not a DICOM CT image",
                 "two": "holds 2 DICOM image series"}
     for name, message in expected.items():

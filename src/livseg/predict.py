@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from livseg.errors import LivsegInputError
 from livseg.io import DEFAULT_LIMITS, ReadLimits, write_volume
-from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name, image_suffix
+from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name
 from livseg.io.hu_check import read_ct
 from livseg.io.text import (
     check_writable_folder,
@@ -51,15 +51,6 @@ def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: 
     cascade = cascade or Cascade.shipped(device=device, settings=CascadeSettings(tta=tta),
                                          backend=backend)
     return cascade.segment(volume)
-
-
-def case_inputs(path: Path) -> list[Path]:
-    """The cases behind one INPUT: a file, a DICOM series folder, or a folder of image files."""
-    path = Path(path)
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and image_suffix(p) is not None)
-        return files or [path]
-    return [path]
 
 
 def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Cascade], *,
@@ -170,4 +161,4 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
                                "the disk full?); nothing of them was kept", out_dir) from None
 
 
-__all__ = ["IMAGE_SUFFIXES", "case_inputs", "case_name", "predict_file", "segment"]
+__all__ = ["IMAGE_SUFFIXES", "case_name", "predict_file", "segment"]

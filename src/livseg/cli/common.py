@@ -101,3 +101,14 @@ def shipped_int8(args: argparse.Namespace) -> bool | None:
     """``Cascade.shipped``'s ``int8`` for the precision options: True, False or None
     (the default per stage)."""
     return True if args.int8 else False if args.float32 else None
+
+
+def shard_spec(text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N: a shard of a cohort (argparse type)."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N, like 0/4 (got {text!r})") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"needs 0 <= I < N (got {text!r})")
+    return index, count

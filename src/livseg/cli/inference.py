@@ -15,6 +15,7 @@ from livseg.cli.common import (
     positive_int,
     probability_value,
     read_limits,
+    shard_spec,
     shipped_int8,
 )
 from livseg.errors import LivsegInputError
@@ -26,7 +27,8 @@ LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from livseg.predict import case_inputs, case_name, predict_file
+    from livseg.cohort import is_cohort
+    from livseg.predict import predict_file
 
     if not args.input.exists():
         raise LivsegInputError("does not exist", args.input)
@@ -35,33 +37,51 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                                "with --liver-weights/--tumour-weights FILE.onnx instead")
     check_writable_folder(args.out)
     _torch_settings(args.backend, args.device, args.threads)
-    cases = case_inputs(args.input)
-    # the models load (SciPy and onnxruntime imported, sessions built) while the first CT
-    # is read: both spend most of their time outside the GIL
+    if args.input.is_dir() and is_cohort(args.input):
+        return _predict_cohort(args)
+    if args.shard is not None:
+        raise LivsegInputError("--shard splits a folder of cases; this is one case", args.input)
+    # the models load (SciPy and onnxruntime imported, sessions built) while the CT is
+    # read: both spend most of their time outside the GIL
     loader = ThreadPoolExecutor(1)
     cascade = loader.submit(_load_cascade, args)
     loader.shutdown(wait=False)
-    if len(cases) > 1:  # bad weights are one error, not one per case
-        cascade = cascade.result()
-    failures = 0
-    for case in cases:
-        out = args.out / case_name(case) if len(cases) > 1 else args.out
-        try:
-            with _progress_bar(case_name(case), enabled=len(cases) == 1) as progress:
-                report = predict_file(case, out, cascade, overwrite=args.overwrite,
-                                      mesh=args.mesh, progress=progress,
-                                      dicom_seg=args.dicom_seg, series=args.series,
-                                      limits=read_limits(args))
-        except LivsegInputError as error:
-            if len(cases) == 1:
-                raise
-            failures += 1
-            print(f"livseg: error: {error}", file=sys.stderr)
-            continue
-        print(f"{case}: liver {report['liver_volume_ml']:.1f} ml, tumour "
-              f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
-              f"{report['seconds']['total']:.1f} s -> {out}/")
-    return 2 if failures else 0
+    with _progress_bar(args.input.name, enabled=True) as progress:
+        report = predict_file(args.input, args.out, cascade, overwrite=args.overwrite,
+                              mesh=args.mesh, progress=progress, dicom_seg=args.dicom_seg,
+                              series=args.series, limits=read_limits(args))
+    print(f"{args.input}: liver {report['liver_volume_ml']:.1f} ml, tumour "
+          f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
+          f"{report['seconds']['total']:.1f} s -> {args.out}/")
+    return 0
+
+
+def _predict_cohort(args: argparse.Namespace) -> int:
+    """A folder of cases (``livseg.cohort``): each not done yet, this shard's only; then
+    ``summary.csv``. Exit 2 when a case failed."""
+    from livseg.cohort import cohort_cases, is_done, run_cohort, shard_of, write_summary
+    from livseg.predict import predict_file
+
+    cases = cohort_cases(args.input, args.out)
+    mine = shard_of(cases, args.shard)
+    cascade = None
+    if any(args.overwrite or not is_done(args.out, case) for case in mine):
+        cascade = _load_cascade(args)  # once: bad weights are one error, not one per case
+
+    def predict(source, out):  # a case not done: a folder it left half-moved is redone
+        return predict_file(source, out, cascade, overwrite=True, mesh=args.mesh,
+                            dicom_seg=args.dicom_seg, series=args.series,
+                            limits=read_limits(args))
+
+    counts = run_cohort(mine, args.out, predict, overwrite=args.overwrite,
+                        log=lambda line: print(line, file=sys.stderr
+                                               if line.startswith("livseg: error") else
+                                               sys.stdout))
+    summary = write_summary(cases, args.out)
+    shard = "" if args.shard is None else f" (shard {args.shard[0]}/{args.shard[1]})"
+    print(f"{len(mine)} case(s){shard}: {counts['done']} done, {counts['skipped']} already "
+          f"done, {counts['failed']} failed; {summary}")
+    return 2 if counts["failed"] else 0
 
 
 def _load_cascade(args: argparse.Namespace):
@@ -164,6 +184,9 @@ def register(commands) -> None:
     predict.add_argument("--min-lesion-probability", type=probability_value,
                          help="drop lesions whose mean tumour probability is below this "
                               "(default 0.8)")
+    predict.add_argument("--shard", type=shard_spec, metavar="I/N",
+                         help="a folder of cases: only every N-th case from the I-th (0-based),"
+                              " for job arrays (sbatch --array=0-(N-1))")
     predict.add_argument("--overwrite", action="store_true",
                          help="replace the results already in the output folder")
     predict.add_argument("--liver-weights", type=Path,
