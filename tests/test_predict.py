@@ -9,7 +9,7 @@ import pytest
 from livseg.errors import LivsegInputError
 from livseg.infer import Cascade
 from livseg.io import read_volume, write_volume
-from livseg.predict import OUTPUT_FILES, case_inputs, predict_file
+from livseg.predict import OUTPUT_FILES, predict_file
 
 from .infer.threshold_stages import block_volume, threshold_stage
 
@@ -92,9 +92,11 @@ def test_the_input_is_never_overwritten(cascade, tmp_path):
     assert read_volume(path).array.max() <= 2
 
 
-def test_case_inputs_of_a_folder_of_files(tmp_path, ct_file):
+def test_the_cases_of_a_folder_of_files(tmp_path, ct_file):
+    from livseg.cohort import cohort_cases
+
     path, _ = ct_file
     write_volume(read_volume(path), path.parent / "second.nii.gz")
     (path.parent / "readme.txt").write_text("not a CT")
-    assert [p.name for p in case_inputs(path.parent)] == ["case.nrrd", "second.nii.gz"]
-    assert case_inputs(path) == [path]
+    assert [(c.name, c.path.name) for c in cohort_cases(path.parent)] == [
+        ("case", "case.nrrd"), ("second", "second.nii.gz")]

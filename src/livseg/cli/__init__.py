@@ -17,6 +17,10 @@ from livseg.errors import LivsegInputError
 
 log = logging.getLogger("livseg")
 
+#: What ``pip install livseg[train]`` adds: training, export, explanations, ``--backend
+#: torch`` and ``livseg bench`` need them; ``predict``, ``serve``, ``demo`` do not.
+TRAIN_EXTRA = ("torch", "matplotlib", "onnx")
+
 #: OS errors that come from the user's files and disks, not from a bug: exit 2.
 EXPECTED_OS_ERRORS = {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS,
                       errno.EFBIG, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
@@ -48,6 +52,13 @@ def main(argv: list[str] | None = None) -> int:
         if error.errno not in EXPECTED_OS_ERRORS:
             raise
         print(f"livseg: error: {_describe_os_error(error)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as error:
+        if error.name not in TRAIN_EXTRA:
+            raise
+        print(f"livseg: error: `livseg {args.command}` needs {error.name}, which the plain "
+              "install leaves out (inference runs on onnxruntime): pip install "
+              "'livseg[train]'", file=sys.stderr)
         return 2
     except MemoryError:
         print("livseg: error: not enough memory for this input on this machine "
