@@ -79,6 +79,8 @@ def evaluate_case(prediction: np.ndarray, reference: np.ndarray,
 
 
 def _mean(values: list[float | None]) -> float | None:
+    """The mean over the cases where the figure is defined (None: undefined, e.g. a
+    distance to an empty mask); ``aggregate`` counts the others under "undefined"."""
     defined = [v for v in values if v is not None]
     return float(np.mean(defined)) if defined else None
 
@@ -94,6 +96,8 @@ def aggregate(results: list[CaseResult]) -> dict:
             "dice_per_case": _mean([c["dice"] for c in per_case]),
             "dice_global": dice(pooled),
             **{key: _mean([c[key] for c in per_case]) for key in per_case[0] if key != "dice"},
+            "undefined": {key: count for key in per_case[0]
+                          if (count := sum(c[key] is None for c in per_case))},
         } if results else {"n_cases": 0}
     lesions = sum((r.lesions for r in results), LesionCounts(0, 0, 0, 0, 0, 0))
     errors = [r.tumour_burden_error for r in results]
