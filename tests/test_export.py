@@ -68,7 +68,9 @@ def test_int8_export_is_calibrated_and_checked_on_slices(tmp_path):
     fp32, int8 = export_stage(stage, tmp_path, calibration=calibration)
     assert int8["file"] == "liver.int8.onnx" and int8["precision"] == "int8"
     assert int8["quantisation"]["calibration_slices"] <= len(calibration)
-    assert 0.0 <= int8["check"]["foreground_dice_vs_torch"] <= 1.0
+    check = int8["check"]  # measured 0.0027 and 1.0 (int8 agreement on real CT: test_benchmark)
+    assert check["max_abs_logit_difference"] < 0.05 and check["argmax_agreement"] >= 0.99
+    assert check["real_slices"] == 16
     assert (tmp_path / "liver.int8.onnx").stat().st_size < (tmp_path / "liver.onnx").stat().st_size
     quantised = Stage.load(tmp_path / "liver.int8.onnx", backend="onnx")
     assert quantised.probability(_phantom_slices(), batch_size=4).shape == (8, 70, 90)

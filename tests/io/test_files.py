@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import gzip
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,11 +29,21 @@ def test_index_to_physical_matches_simpleitk(oblique_volume, tmp_path):
                                    atol=1e-4)
 
 
-def test_write_replaces_only_when_complete(tmp_path, oblique_volume):
+def test_write_replaces_only_when_complete(tmp_path, oblique_volume, monkeypatch):
     target = tmp_path / "out.nii.gz"
     write_volume(oblique_volume, target)
+    before = target.read_bytes()
     with pytest.raises(LivsegInputError, match="unknown output format"):
         write_volume(oblique_volume, tmp_path / "out.png")
+
+    def half_written(image, path, compress):  # a disk that fills up half-way
+        Path(path).write_bytes(b"\x1f\x8b half a file")
+        raise RuntimeError("ITK ERROR: write failed")
+
+    monkeypatch.setattr("livseg.io.files.sitk.WriteImage", half_written)
+    with pytest.raises(OSError, match="could not be written"):
+        write_volume(oblique_volume.with_array(oblique_volume.array * 0), target)
+    assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.nii.gz"]
 
 

@@ -37,7 +37,10 @@ def test_upload_poll_and_download_the_results(tmp_path, ct_file):
     assert report["liver_volume_ml"] > 0 and report["lesion_count"] == len(report["lesions"])
     (tmp_path / "ct.nii.gz").write_bytes(client.get(f"{base}/ct.nii.gz").content)
     assert (read_volume(tmp_path / "ct.nii.gz").array == read_volume(ct_file).array).all()
-    assert client.get(f"{base}/../../etc/passwd").status_code == 404
+    for name in ("%2e%2e", "%2e%2e%2f%2e%2e%2fetc%2fpasswd", "..%5c..%5creport.json"):
+        answer = client.get(f"{base}/{name}")  # percent-encoded: no client normalises it
+        assert answer.request.url.raw_path.endswith(name.encode()), answer.request.url
+        assert answer.status_code == 404
     assert client.get(f"{base}/notes.txt").status_code == 404
     assert client.get("/api/jobs/unknown").status_code == 404
 
@@ -157,7 +160,10 @@ def test_openapi_page_and_models_are_served(tmp_path):
     model = client.get("/models/liver.onnx").content
     assert hashlib.sha256(model).hexdigest() == listed_checksums()["onnx/liver.onnx"]
     assert client.get("/models/liver.json").json()["stage"] == "liver"
-    assert client.get("/models/../SHA256SUMS").status_code == 404
+    for name in ("%2e%2e%2fSHA256SUMS", "%2e%2e"):
+        answer = client.get(f"/models/{name}")
+        assert answer.request.url.raw_path.endswith(name.encode())
+        assert answer.status_code == 404 and b"SHA256" not in answer.content[:64]
 
 
 def test_serve_listens_on_loopback_by_default():
