@@ -7,7 +7,7 @@ TORCH := torch==2.13.0
 VENDOR := src/livseg/serve/static/vendor/LICENSES.md
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast fuzz lint clean
 
 setup: $(STAMP) $(VENDOR) $(CHROMIUM)
 
@@ -49,6 +49,12 @@ test: setup
 
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow" $(HYPOTHESIS_SEED)
+
+# a longer, unseeded search for corrupt files the readers mishandle; what it finds becomes
+# a regression test in tests/io/test_fuzz.py
+fuzz: setup
+	LIVSEG_FUZZ_EXAMPLES=5000 $(BIN)/python -m pytest -q tests/io/test_fuzz.py \
+		-k corrupted_files --hypothesis-show-statistics
 
 lint: setup
 	$(BIN)/ruff check src tests

@@ -12,7 +12,6 @@ from livseg.cli import main
 
 @pytest.mark.slow
 def test_bench_json_has_the_documented_shape(tmp_path, capsys):
-    pytest.importorskip("onnxruntime")
     out = tmp_path / "bench.json"
     assert main(["bench", "--archs", "mobileunet", "--size", "32", "--batch", "2",
                  "--seconds", "0.05", "--cascade-slices", "3", "--large-slices", "0",

@@ -142,7 +142,6 @@ def test_demo_runs_on_a_phantom_and_the_real_ct_when_present(real_data, tmp_path
 
 
 def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_file, tmp_path):
-    pytest.importorskip("onnxruntime")
     script = ("import sys; from livseg.cli import main; "
               f"code = main(['predict', {str(phantom_file)!r}, '-o', {str(tmp_path / 'out')!r}]); "
               "assert code == 0; assert 'torch' not in sys.modules, 'torch was imported'; "
@@ -155,7 +154,6 @@ def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_
 
 
 def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
-    pytest.importorskip("onnxruntime")
     ct = shared_file("totalseg_ct_sm/volume.nii.gz")
     masks = {}
     for backend in ("onnx", "torch"):
@@ -176,7 +174,6 @@ def test_backend_onnx_on_cuda_is_refused(phantom_file, tmp_path, capsys):
 
 
 def test_int8_runs_the_shipped_int8_models_on_onnxruntime(phantom_file, tmp_path, capsys):
-    pytest.importorskip("onnxruntime")
     runs = {"default": ["liver.int8.onnx", "tumour.onnx"],
             "--int8": ["liver.int8.onnx", "tumour.int8.onnx"],
             "--float32": ["liver.onnx", "tumour.onnx"]}

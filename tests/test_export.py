@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 
@@ -18,8 +19,6 @@ from livseg.preprocess import hu_window, to_canonical
 from livseg.weights import WEIGHTS_DIR, shipped_weights
 
 from .viz.test_explain import _mobileunet_stage
-
-onnxruntime = pytest.importorskip("onnxruntime")
 
 
 def _phantom_slices(shape=(8, 70, 90)) -> np.ndarray:

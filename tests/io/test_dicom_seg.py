@@ -5,19 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pydicom  # noqa: E402
 import pytest
 
 from livseg.cli import main
 from livseg.errors import LivsegInputError
 from livseg.io import read_volume, write_volume
+from livseg.io.dicom_seg import read_dicom_seg_labels, write_dicom_seg  # noqa: E402
 from livseg.phantom import make_phantom
 from tests.conftest import shared_file
 from tests.io.dicom_factory import write_series
-
-pydicom = pytest.importorskip("pydicom")
-pytest.importorskip("highdicom")
-
-from livseg.io.dicom_seg import read_dicom_seg_labels, write_dicom_seg  # noqa: E402
 
 
 def _phantom_series(folder: Path, blank_sop_class: bool = False):

@@ -2,7 +2,10 @@
 another exception and never a hang (hypothesis mutates real files of every format)."""
 from __future__ import annotations
 
+import gzip
+import os
 import signal
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +58,12 @@ def _alarm(signum, frame):
     raise _Hang
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[
+#: `make fuzz` raises this (and runs unseeded) to look for new cases; each one found becomes
+#: a regression test below.
+EXAMPLES = int(os.environ.get("LIVSEG_FUZZ_EXAMPLES", "400"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(suffix=st.sampled_from(SUFFIXES),
        how=st.sampled_from(("truncate", "flip", "insert", "random")),
@@ -103,3 +111,31 @@ def test_many_seeded_header_mutations(originals, tmp_path, suffix):
         except LivsegInputError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 0  # the mutations do reach the parsers
+
+
+#: NIfTI-1 header fields stored as float32 (byte offsets): a damaged gzip stream that still
+#: inflates can put NaN or infinity in any of them.
+NIFTI_FLOATS = {"pixdim": range(76, 108, 4), "vox_offset": [108], "scl_slope": [112],
+                "scl_inter": [116], "cal_max": [124], "toffset": [136],
+                "quatern": range(256, 280, 4), "srow": range(280, 328, 4)}
+
+
+@pytest.mark.parametrize("field", NIFTI_FLOATS)
+def test_a_nifti_header_with_nan_or_infinity_anywhere(tmp_path, field):
+    volume = Volume(np.zeros((3, 4, 5), np.int16), (0.8, 0.9, 2.5), (1.0, 2.0, 3.0),
+                    (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    header = bytearray(write_volume(volume, tmp_path / "ct.nii", compress=False).read_bytes())
+    path = tmp_path / "bad.nii.gz"
+    for offset in NIFTI_FLOATS[field]:
+        for value in (float("nan"), float("inf")):
+            for code in (0, 1, 2):  # the qform and sform codes: which geometry ITK reads
+                mutant = bytearray(header)
+                struct.pack_into("<f", mutant, offset, value)
+                struct.pack_into("<hh", mutant, 252, code, code)
+                path.write_bytes(gzip.compress(bytes(mutant)))
+                try:
+                    read = read_volume(path)
+                except LivsegInputError as error:
+                    assert str(error).startswith(str(path))
+                else:
+                    assert np.isfinite([*read.spacing, *read.origin, *read.direction]).all()

@@ -4,10 +4,6 @@ from __future__ import annotations
 import time
 
 import pytest
-
-pytest.importorskip("fastapi")
-pytest.importorskip("httpx")
-
 from fastapi.testclient import TestClient  # noqa: E402
 
 from livseg.io import write_volume  # noqa: E402

@@ -15,6 +15,8 @@ import pytest
 from livseg.serve import ServeSettings, create_app
 from livseg.serve.app import STATIC
 
+from ..conftest import skip_or_fail
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
 
@@ -22,7 +24,8 @@ pytestmark = pytest.mark.slow
 @contextlib.contextmanager
 def _serving(app):
     """``app`` served by uvicorn on a free loopback port, in a thread; yields its URL."""
-    uvicorn = pytest.importorskip("uvicorn")
+    import uvicorn
+
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
     served = uvicorn.Server(config)
     thread = threading.Thread(target=served.run, daemon=True)
@@ -38,16 +41,18 @@ def _serving(app):
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not (STATIC / "vendor" / "niivue.umd.js").is_file():
-        pytest.skip("the page's libraries are not vendored (make setup runs tools/vendor_web.py)")
+        skip_or_fail("the page's libraries are not vendored (make setup runs "
+                     "tools/vendor_web.py)")
     with _serving(create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api
+
     if not Path(CHROMIUM).is_file():
-        pytest.skip("Debian's chromium is not installed (make setup installs it)")
+        skip_or_fail("Debian's chromium is not installed (make setup installs it)")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",

@@ -11,10 +11,9 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
-httpx = pytest.importorskip("httpx")
-pytest.importorskip("uvicorn")
 pytestmark = pytest.mark.slow
 
 CLIENTS, UPLOADS_EACH = 4, 5
@@ -52,7 +51,9 @@ def _start(jobs: Path, ttl_s: float) -> tuple[subprocess.Popen, str]:
 
 
 def _peak_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+    """The process's peak resident memory (Linux: VmHWM), 0 where /proc is absent."""
+    status = Path(f"/proc/{pid}/status")
+    for line in status.read_text().splitlines() if status.exists() else ():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return 0.0
@@ -72,7 +73,6 @@ def _wait(client, job_id: str, timeout_s: float = 300) -> dict:
     raise AssertionError(f"job {job_id} did not end in {timeout_s} s")
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_twenty_uploads_from_four_clients(ct_file, tmp_path, capsys):
     jobs = tmp_path / "jobs"
     server, url = _start(jobs, ttl_s=3.0)
@@ -106,7 +106,7 @@ def test_twenty_uploads_from_four_clients(ct_file, tmp_path, capsys):
         with capsys.disabled():
             print(f"\n  load: {codes.count(202)} accepted, {codes.count(503)} refused (503), "
                   f"server peak {peak:.0f} MB")
-        assert 0 < peak < PEAK_LIMIT_MB
+        assert peak < PEAK_LIMIT_MB and (peak > 0 or not Path("/proc").is_dir())
         deadline = time.monotonic() + 15  # time to live 3 s, swept every 0.75 s
         while _job_folders(jobs) and time.monotonic() < deadline:
             time.sleep(0.25)
