@@ -14,6 +14,9 @@ DIRECTIONS = {
     "identity": (1, 0, 0, 0, 1, 0, 0, 0, 1),
     "ras-like": (-1, 0, 0, 0, -1, 0, 0, 0, 1),
     "permuted-flipped": (0, 0, -1, -1, 0, 0, 0, 1, 0),
+    # 20 degrees about the patient's z axis, then permuted: the cascade works on the nearest
+    # axes and writes the labels back on the oblique grid itself
+    "oblique": (0.0, -0.3420201, 0.9396926, 0.0, 0.9396926, 0.3420201, -1.0, 0.0, 0.0),
 }
 
 
