@@ -176,3 +176,19 @@ def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
     with torch.no_grad():
         torch.testing.assert_close(grown.eval()(neighbours), old.eval()(middle),
                                    atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_resume_from_a_truncated_last_checkpoint_is_a_clear_error(tmp_path, uninterrupted_run):
+    """A disk that filled while last.pt was replaced cannot happen (it is written aside and
+    renamed), but a copied or damaged run folder can hold half a last.pt: exit 2, one line."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(uninterrupted_run, run)
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    resumed = _livseg("train", "--resume", "--out", run)
+    assert resumed.returncode == 2
+    error = resumed.stderr.strip().splitlines()
+    assert len(error) == 1 and "last.pt" in error[0] and "checkpoint" in error[0]
