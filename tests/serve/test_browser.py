@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from livseg.infer import CascadeSettings
 from livseg.serve import ServeSettings, create_app
 from livseg.serve.app import STATIC
 
@@ -105,6 +106,9 @@ def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, bro
     result = page.evaluate("window.livseg.onDevice")
     assert result["slices"] == 20 and result["liverVoxels"] > 0
     assert 0 <= result["tumourVoxels"] < result["liverVoxels"]
+    assert result["lesions"] >= 0 and (result["lesions"] == 0) == (result["tumourVoxels"] == 0)
+    if result["lesions"]:  # the server's size rule held in the page
+        assert result["smallestLesionMm3"] >= CascadeSettings().min_lesion_mm3
     assert result["networkMsPerSlice"] > 0
     assert "ms per slice" in page.inner_text("#message")
     assert not uploads  # the CT never left the page
@@ -134,3 +138,16 @@ def test_without_its_libraries_the_page_says_so_and_shows_the_picture(browser, c
         page.wait_for_function("document.querySelector('#picture').naturalWidth > 0")
         assert "liver" in page.inner_text("#summary")
         assert not errors
+
+
+def test_the_on_device_lesion_rules_are_the_servers():
+    """The page's constants equal CascadeSettings' defaults (it cannot import them)."""
+    import re
+
+    script = (STATIC / "ondevice.js").read_text()
+    settings = CascadeSettings()
+    for name, value in (("TUMOUR_THRESHOLD", settings.tumour_threshold),
+                        ("MIN_LESION_MM3", settings.min_lesion_mm3),
+                        ("MIN_LESION_PROBABILITY", settings.min_lesion_probability)):
+        found = re.search(rf"\b{name} = ([0-9.]+)", script)
+        assert found and float(found.group(1)) == value, name

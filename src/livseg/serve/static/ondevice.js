@@ -7,11 +7,15 @@
 // multiple. Liver stage on every slice at 256x256, its largest 6-connected component kept;
 // tumour stage on the liver's box plus 10 mm at 1.5 mm pixels, tumours kept inside the
 // liver; a 2.5D tumour stage gets its neighbouring slices as the server gives them.
-// Simpler than the server's cascade: no slice smoothing, no hole filling, no 3 mm margin,
-// tumour at probability 0.5 and none of the server's lesion rules (size, mean probability).
+// The server's lesion rules: tumour where its probability exceeds TUMOUR_THRESHOLD, lesions
+// (26-connected) under MIN_LESION_MM3 or with a mean probability under
+// MIN_LESION_PROBABILITY dropped. Simpler than the server's cascade: no slice smoothing, no
+// hole filling, tumours inside the liver itself (the server allows a 3 mm margin).
 "use strict";
 (function () {
   let loaded = null;
+  // livseg.infer.cascade.CascadeSettings (tests/serve/test_browser.py keeps them equal)
+  const TUMOUR_THRESHOLD = 0.6, MIN_LESION_MM3 = 100, MIN_LESION_PROBABILITY = 0.8;
 
   function models() {
     if (!loaded) {
@@ -45,29 +49,65 @@
     }
   }
 
-  // the largest 6-connected component of a (nz, ny, nx) mask, in place
-  function keepLargest(mask, nx, ny, nz) {
+  // connected components of a (nz, ny, nx) mask: 6-connected, or 26 with full
+  function components(mask, nx, ny, nz, full) {
     const label = new Int32Array(mask.length), stack = new Int32Array(mask.length);
-    let best = 0, bestSize = 0, next = 0;
+    const sizes = [0];
+    const steps = [];
+    for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
+      const away = Math.abs(dx) + Math.abs(dy) + Math.abs(dz);
+      if (away && (full || away === 1)) steps.push([dx, dy, dz]);
+    }
     for (let i = 0; i < mask.length; i++) {
       if (!mask[i] || label[i]) continue;
-      next++;
+      const next = sizes.length;
       let top = 0, size = 0;
       stack[top++] = i; label[i] = next;
       while (top) {
         const v = stack[--top]; size++;
         const x = v % nx, y = ((v - x) / nx) % ny, z = Math.floor(v / (nx * ny));
-        const around = [x > 0 ? v - 1 : -1, x < nx - 1 ? v + 1 : -1, y > 0 ? v - nx : -1,
-                        y < ny - 1 ? v + nx : -1, z > 0 ? v - nx * ny : -1,
-                        z < nz - 1 ? v + nx * ny : -1];
-        for (const u of around) {
-          if (u >= 0 && mask[u] && !label[u]) { label[u] = next; stack[top++] = u; }
+        for (const [dx, dy, dz] of steps) {
+          const X = x + dx, Y = y + dy, Z = z + dz;
+          if (X < 0 || Y < 0 || Z < 0 || X >= nx || Y >= ny || Z >= nz) continue;
+          const u = v + dx + dy * nx + dz * nx * ny;
+          if (mask[u] && !label[u]) { label[u] = next; stack[top++] = u; }
         }
       }
-      if (size > bestSize) { bestSize = size; best = next; }
+      sizes.push(size);
     }
-    for (let i = 0; i < mask.length; i++) mask[i] = label[i] === best ? 1 : 0;
-    return bestSize;
+    return { label, sizes };
+  }
+
+  // the largest 6-connected component of a mask, in place; returns its size
+  function keepLargest(mask, nx, ny, nz) {
+    const { label, sizes } = components(mask, nx, ny, nz, false);
+    let best = 0;
+    for (let l = 1; l < sizes.length; l++) if (sizes[l] > sizes[best]) best = l;
+    for (let i = 0; i < mask.length; i++) mask[i] = best && label[i] === best ? 1 : 0;
+    return best ? sizes[best] : 0;
+  }
+
+  // the server's lesion rules on the tumour probability (uint8, 255 = 1) inside the liver:
+  // the tumour mask, in place, and its lesions' count and smallest volume
+  function lesionRules(probability, tumour, nx, ny, nz, voxelMm3) {
+    for (let i = 0; i < tumour.length; i++) {
+      tumour[i] = probability[i] > 255 * TUMOUR_THRESHOLD ? 1 : 0;
+    }
+    const { label, sizes } = components(tumour, nx, ny, nz, true);
+    const sums = new Float64Array(sizes.length);
+    for (let i = 0; i < tumour.length; i++) if (label[i]) sums[label[i]] += probability[i];
+    const keep = sizes.map((size, l) => l > 0 && size * voxelMm3 >= MIN_LESION_MM3 &&
+                                        sums[l] / size / 255 >= MIN_LESION_PROBABILITY);
+    let voxels = 0, smallestMm3 = null;
+    for (let i = 0; i < tumour.length; i++) {
+      tumour[i] = keep[label[i]] ? 1 : 0;
+      voxels += tumour[i];
+    }
+    const kept = sizes.filter((size, l) => keep[l]);
+    for (const size of kept) {
+      smallestMm3 = smallestMm3 === null ? size * voxelMm3 : Math.min(smallestMm3, size * voxelMm3);
+    }
+    return { voxels, lesions: kept.length, smallestMm3 };
   }
 
   function axisWeights(nIn, nOut) {
@@ -155,8 +195,8 @@
     const liverVoxels = keepLargest(liver, nx, ny, nz);
 
     // tumour stage on the liver's box plus 10 mm, at the network's pixel size
-    const tumour = new Uint8Array(nx * ny * nz);
-    let tumourVoxels = 0;
+    const tumour = new Uint8Array(nx * ny * nz), tumourProbability = new Uint8Array(nx * ny * nz);
+    let tumourVoxels = 0, lesions = 0, smallestLesionMm3 = null;
     if (liverVoxels) {
       let [z0, z1, r0, r1, c0, c1] = [nz, -1, ny, -1, nx, -1];
       for (let i = 0; i < liver.length; i++) {
@@ -213,13 +253,15 @@
         for (let r = 0; r < h; r++) {
           for (let c = 0; c < w; c++) {
             const i = z * nx * ny + (r0 + r) * nx + c0 + c;
-            if (up[r * w + c] > 0.5 && liver[i]) { tumour[i] = 1; tumourVoxels++; }
+            if (liver[i]) tumourProbability[i] = Math.round(Math.min(Math.max(up[r * w + c], 0), 1) * 255);
           }
         }
         say(`on-device tumour stage: slice ${z - z0 + 1} of ${z1 - z0 + 1}`,
             0.8 + 0.2 * (z - z0 + 1) / (z1 - z0 + 1));
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
+      ({ voxels: tumourVoxels, lesions, smallestMm3: smallestLesionMm3 } =
+        lesionRules(tumourProbability, tumour, nx, ny, nz, sx * sy * sz));
     }
 
     // into NiiVue's drawing (RAS order): 2 green liver, 1 red tumour
@@ -239,9 +281,9 @@
     const totalMs = performance.now() - started, voxelMl = sx * sy * sz / 1000;
     window.livseg.onDevice = { slices: nz, networkMsPerSlice: networkMs / networkSlices, totalMs,
                                threads: ort.env.wasm.numThreads,
-                               liverVoxels, tumourVoxels };
+                               liverVoxels, tumourVoxels, lesions, smallestLesionMm3 };
     say(`on-device: liver ${(liverVoxels * voxelMl).toFixed(1)} ml, tumour ` +
-        `${(tumourVoxels * voxelMl).toFixed(1)} ml; ${nz} slices in ` +
+        `${(tumourVoxels * voxelMl).toFixed(1)} ml in ${lesions} lesion(s); ${nz} slices in ` +
         `${(totalMs / 1000).toFixed(1)} s (${(networkMs / networkSlices).toFixed(1)} ms per ` +
         "slice in the networks); the CT was not uploaded", 1);
     window.livseg.state = "on-device done";
