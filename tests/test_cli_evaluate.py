@@ -58,6 +58,7 @@ def _assert_clean_refusal(result, fragment, out_dir):
     assert not (out_dir / "report.json").exists()
 
 
+@pytest.mark.slow
 def test_bad_inputs_exit_2_with_one_line(tmp_path):
     good = np.zeros((4, 5, 6), np.uint8)
     good[1:3, 1:4, 1:5] = 1

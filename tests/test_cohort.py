@@ -62,6 +62,7 @@ def test_a_cohort_carries_on_past_a_bad_case_and_sums_up(cohort, tmp_path, capsy
     assert _summary(out)["a"]["status"] == "done"
 
 
+@pytest.mark.slow
 def test_a_run_killed_half_way_resumes_where_it_stopped(cohort, tmp_path):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "livseg", "predict", str(cohort), "-o", str(out)]

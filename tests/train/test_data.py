@@ -150,6 +150,7 @@ def test_synthetic_tumours_are_inside_the_liver_and_darker_or_brighter():
     assert not tumour.any() and np.array_equal(out, hu.astype(np.float32))
 
 
+@pytest.mark.slow
 def test_synthetic_tumour_spec_labels_tumours_at_the_tumour_pixel_size():
     data = load_data(f"synth:{shared_file('lits_slices_256')}", stage="tumour",
                      window=(0, 255), size=(160, 160), pixel_mm=1.5)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from livseg.infer import Cascade, Stage
@@ -34,6 +35,7 @@ def test_feature_maps_of_every_watched_layer_and_a_normalised_cam():
     assert probability.shape == image.shape and 0 <= probability.min() <= probability.max() <= 1
 
 
+@pytest.mark.slow
 def test_explain_slice_writes_both_stages(tmp_path):
     volume, _ = block_volume()
     liver = _mobileunet_stage("liver")
