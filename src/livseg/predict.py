@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +30,7 @@ from livseg.io.text import (
 )
 from livseg.io.volume import Volume
 
-if TYPE_CHECKING:  # imported where used: the CT is read while another thread loads them
+if TYPE_CHECKING:  # imported where used: the command line starts without SciPy
     from livseg.infer import Cascade, CascadeResult
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: 
     return cascade.segment(volume)
 
 
-def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Cascade], *,
+def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *,
                  overwrite: bool = False,
                  mesh: str | None = None, progress=None, dicom_seg: bool = False,
                  series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> dict:
@@ -61,9 +61,8 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Casc
     (DICOM input only) the folder also gets ``segmentation.dcm``, a DICOM SEG referencing
     the source series; ``series`` picks one series of a folder holding several; ``limits``
     bound what is read. An output folder that cannot be written, or whose disk is too full
-    for the results, is refused before the cascade runs. ``cascade`` may still be loading
-    (a ``Future``): the CT is read meanwhile. The label file is compressed while the picture
-    is drawn and the report measured."""
+    for the results, is refused before the cascade runs. The label file is compressed while
+    the picture is drawn and the report measured."""
 
     out_dir = Path(out_dir)
     if dicom_seg and not is_dicom_input(input_path):
@@ -74,10 +73,8 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade | Future[Casc
     volume = read_ct(input_path, series, limits)
     check_writable_folder(out_dir, output_bytes_estimate(volume.array.size))
     seconds = {"read": round(time.perf_counter() - started, 4)}
-    if isinstance(cascade, Future):
-        cascade = cascade.result()
     result = cascade.segment(volume, progress=progress)
-    from livseg.report import build_report  # here: the CT is read while SciPy is imported
+    from livseg.report import build_report
     from livseg.viz.overlay import save_overlay
 
     seconds |= result.seconds

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from livseg.cli.common import (
@@ -41,11 +40,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         return _predict_cohort(args)
     if args.shard is not None:
         raise LivsegInputError("--shard splits a folder of cases; this is one case", args.input)
-    # the models load (SciPy and onnxruntime imported, sessions built) while the CT is
-    # read: both spend most of their time outside the GIL
-    loader = ThreadPoolExecutor(1)
-    cascade = loader.submit(_load_cascade, args)
-    loader.shutdown(wait=False)
+    # the models load before the CT is read: loading them in a thread while it is read
+    # gained nothing on 2 cores (README, "Speed")
+    cascade = _load_cascade(args)
     with _progress_bar(args.input.name, enabled=True) as progress:
         report = predict_file(args.input, args.out, cascade, overwrite=args.overwrite,
                               mesh=args.mesh, progress=progress, dicom_seg=args.dicom_seg,
