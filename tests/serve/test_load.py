@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from .conftest import wait_for
+
 pytestmark = pytest.mark.slow
 
 CLIENTS, UPLOADS_EACH = 4, 5
@@ -63,16 +65,6 @@ def _job_folders(jobs: Path) -> list[Path]:
     return [p for p in jobs.iterdir() if p.is_dir() and len(p.name) == 32]
 
 
-def _wait(client, job_id: str, timeout_s: float = 300) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/api/jobs/{job_id}").json()
-        if status["status"] in ("done", "failed"):
-            return status
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not end in {timeout_s} s")
-
-
 def test_twenty_uploads_from_four_clients(ct_file, tmp_path, capsys):
     jobs = tmp_path / "jobs"
     server, url = _start(jobs, ttl_s=3.0)
@@ -99,7 +91,7 @@ def test_twenty_uploads_from_four_clients(ct_file, tmp_path, capsys):
         accepted = [job for code, job in answers if code == 202]
         assert accepted
         with httpx.Client(base_url=url, timeout=60) as session:
-            ended = [_wait(session, job)["status"] for job in accepted]
+            ended = [wait_for(session, job, 300)["status"] for job in accepted]
             assert ended == ["done"] * len(accepted)
             assert session.get("/").status_code == 200
         peak = _peak_mb(server.pid)
