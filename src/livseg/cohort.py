@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livseg.errors import LivsegInputError
-from livseg.io.files import image_suffix
+from livseg.io.files import case_name, image_suffix
 from livseg.io.text import write_csv, write_text_atomic
 
 SUMMARY_COLUMNS = ("case", "status", "error", "liver_ml", "tumour_ml", "burden_percent",
@@ -48,8 +48,6 @@ def cohort_cases(folder: Path, output: Path | None = None) -> list[CohortCase]:
     """The cases of a cohort folder, sorted by name: each image file (NIfTI, NRRD, MHA) and
     each subfolder (a DICOM series), but not the ``output`` folder when it lies inside.
     Two inputs with one name are refused."""
-    from livseg.io.files import case_name
-
     cases = []
     for path in sorted(Path(folder).iterdir()):
         if path.name.startswith(".") or output is not None and path.resolve() == Path(

@@ -53,8 +53,7 @@ def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: 
     return cascade.segment(volume)
 
 
-def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *,
-                 overwrite: bool = False,
+def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
                  mesh: str | None = None, progress=None, dicom_seg: bool = False,
                  series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> dict:
     """Segment one case and write its output folder; returns the report. With ``dicom_seg``
@@ -63,7 +62,6 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *,
     bound what is read. An output folder that cannot be written, or whose disk is too full
     for the results, is refused before the cascade runs. The label file is compressed while
     the picture is drawn and the report measured."""
-
     out_dir = Path(out_dir)
     if dicom_seg and not is_dicom_input(input_path):
         raise LivsegInputError("--dicom-seg needs a DICOM series as input", input_path)

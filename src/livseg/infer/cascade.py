@@ -226,8 +226,7 @@ class Cascade:
 
     def _count_liver(self, block: np.ndarray) -> int:
         """Liver pixels the stage finds in ``block``'s slices, each standing alone."""
-        return sum(int((probability > 0.5).sum()) for _, _, probability in
-                   self._in_batches(self.liver, block, self.liver.size, "probe"))
+        return int((self._rows_probability(block, np.arange(len(block))) > 0.5).sum())
 
     def liver_search(self, hu: np.ndarray, slice_mm: float | None = None) -> LiverSearch:
         """The cheap pass: the liver stage on slices about ``liver_search_mm`` apart (a
@@ -283,7 +282,8 @@ class Cascade:
 
     def _rows_probability(self, hu: np.ndarray, rows: np.ndarray, progress=None
                           ) -> np.ndarray:
-        """A single-slice stage's probability on the slices ``rows`` of ``hu``, at its size."""
+        """The liver stage's probability on the slices ``rows`` of ``hu`` at its size, each
+        slice standing alone (a 2.5D stage sees it repeated as its own neighbours)."""
         stage, batch = self.liver, self.settings.batch_size
         out = np.empty((len(rows), *stage.size), np.float32)
         for first in range(0, len(rows), batch):

@@ -1,13 +1,14 @@
 """Which axial slices the liver stage runs on (issue 18).
 
-A cheap pass runs the stage on slices about ``coarse_mm`` apart and finds the slices that
-can hold liver: from the first to the last sampled slice with any liver, widened by one
-sampling step (the liver may end anywhere before the next, empty, sample) and by the
-reach of the smoothing across slices. The full stage then runs only there, on slices at
-most ``step_mm`` apart; the probability of the slices between is interpolated linearly
-(the stage's output is averaged over ``liver_smoothing_mm`` across slices afterwards, so a
-step well below that loses nothing measurable: README, "Speed"). Every slice outside the
-range is background. Without a known slice spacing every slice is run.
+A cheap pass runs the stage on slices about ``liver_search_mm`` apart (``CascadeSettings``)
+and finds the slices that can hold liver: from the first to the last sampled slice with any
+liver, widened by one sampling step (the liver may end anywhere before the next, empty,
+sample) and by the reach of the smoothing across slices. The full stage then runs only
+there, on slices at most ``liver_step_mm`` apart, the probability of the slices between
+interpolated linearly. Measured against running every slice (README, "Speed"): the range
+alone changes no voxel; a step of 3.2 mm (every second slice of 1.6 mm) gives liver Dice
+0.989 on ircad07, so the default step, 2 mm, runs every slice of such a CT. Every slice
+outside the range is background. Without a known slice spacing every slice is run.
 """
 from __future__ import annotations
 
