@@ -11,6 +11,7 @@ the start-up alone (``livseg --version``).
 """
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -24,6 +25,9 @@ from livseg.bench.machine import describe_machine, usable_cores
 
 ARCHS = ("mobileunet", "unet", "resunet")
 ENGINES = ("torch", "onnx", "onnx_int8")
+PHANTOM_CALIBRATION = "phantom:6"
+INT8_SOURCES = {"mobileunet": "the shipped liver stage's int8 export (weights/onnx)",
+                "baselines": PHANTOM_CALIBRATION}
 #: The targets of DESIGN.md / issue 5 that a run is checked against.
 TARGETS = {"params": 1_000_000, "gmacs": 1.0, "speedup_vs_unet": 5.0, "cascade_s": 5.0,
            "large_peak_mb": 2048.0,
@@ -40,14 +44,12 @@ def run_bench(*, archs=ARCHS, size: int = 256, batch: int = 4, seconds: float = 
         "slice_size": size, "batch": batch, "seconds_per_engine": seconds, "threads": threads}}
     with tempfile.TemporaryDirectory(prefix="livseg-bench-") as scratch:
         folder = Path(scratch)
-        calibration, source = _calibration(size)
-        result["settings"]["int8_calibration"] = source
+        result["settings"]["int8_calibration"] = INT8_SOURCES
         result["models"] = []
         for arch in archs:
             log(f"network {arch} ...")
             result["models"].append(bench_network(arch, size=size, batch=batch, seconds=seconds,
-                                                  threads=threads, folder=folder,
-                                                  calibration=calibration))
+                                                  threads=threads, folder=folder))
         if cascade_slices:
             path, what = (Path(ct), str(ct)) if ct else _phantom_ct(folder, cascade_slices)
             log("start-up (livseg --version) ...")
@@ -77,21 +79,17 @@ def run_bench(*, archs=ARCHS, size: int = 256, batch: int = 4, seconds: float = 
 
 
 def bench_network(arch: str, *, size: int, batch: int, seconds: float, threads: int,
-                  folder: Path, calibration: np.ndarray) -> dict:
+                  folder: Path) -> dict:
     import torch
 
-    from livseg.export import _quantise
     from livseg.models import count_macs, count_parameters
-    from livseg.models.onnx_graph import export_onnx
 
     model, weights = _network(arch)
     channels = int(model.build_args["in_channels"])
     macs = count_macs(model, channels, (size, size))
-    files = {"torch": folder / f"{arch}.pt", "onnx": folder / f"{arch}.onnx",
-             "onnx_int8": folder / f"{arch}.int8.onnx"}
+    files = {"torch": folder / f"{arch}.pt"}
     torch.save({"build_args": model.build_args, "state": model.state_dict()}, files["torch"])
-    multiple = export_onnx(model, channels, (size, size), str(files["onnx"]))
-    _quantise(files["onnx"], files["onnx_int8"], calibration, multiple)
+    files |= _onnx_files(arch, model, channels, size, folder)
     gmacs = macs / 1e9
     row = {"arch": arch, "params": count_parameters(model), "gmacs_per_slice": round(gmacs, 4),
            "weights": weights, "build_args": model.build_args}
@@ -102,6 +100,24 @@ def bench_network(arch: str, *, size: int, batch: int, seconds: float, threads: 
             measured["peak_rss_mb"]
         row[f"gflops_{engine}"] = round(2 * gmacs / measured["ms_per_slice"] * 1000, 2)
     return row
+
+
+def _onnx_files(arch: str, model, channels: int, size: int, folder: Path) -> dict[str, Path]:
+    """MobileUNet: the liver stage's ONNX and int8 files as shipped (what predict runs).
+    The baselines: exported here and quantised on phantom slices (speed depends on neither
+    the weights nor the calibration values)."""
+    from livseg.weights import shipped_weights
+
+    if arch == "mobileunet":
+        return {"onnx": shipped_weights("liver", "onnx"),
+                "onnx_int8": shipped_weights("liver", "onnx", int8=True)}
+    from livseg.export import _quantise
+    from livseg.models.onnx_graph import export_onnx
+
+    files = {"onnx": folder / f"{arch}.onnx", "onnx_int8": folder / f"{arch}.int8.onnx"}
+    multiple = export_onnx(model, channels, (size, size), str(files["onnx"]))
+    _quantise(files["onnx"], files["onnx_int8"], _phantom_calibration(size), multiple)
+    return files
 
 
 def _network(arch: str):
@@ -130,20 +146,18 @@ def _worker(engine: str, path: Path, size: int, batch: int, seconds: float,
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def _calibration(size: int) -> tuple[np.ndarray, str]:
-    """Real slices of the liver stage's training data when they are here, else phantom ones."""
-    from livseg.errors import LivsegInputError
-    from livseg.export import calibration_slices, calibration_spec
+@functools.lru_cache(maxsize=1)
+def _phantom_calibration(size: int) -> np.ndarray:
+    """Phantom slices as the liver stage sees them, resized to ``size``: int8 calibration
+    for the random-weight baselines."""
+    from livseg.export import calibration_slices
     from livseg.infer import Stage
     from livseg.preprocess import resize_in_plane
     from livseg.weights import shipped_weights
 
     stage = Stage.load(shipped_weights("liver"), backend="torch")
-    try:
-        slices, source = calibration_slices(stage), calibration_spec(stage)
-    except LivsegInputError:
-        slices, source = calibration_slices(stage, "phantom:6"), "phantom:6"
-    return resize_in_plane(slices, (size, size), is_label=False), source
+    return resize_in_plane(calibration_slices(stage, PHANTOM_CALIBRATION), (size, size),
+                           is_label=False)
 
 
 def _phantom_ct(folder: Path, slices: int) -> tuple[Path, str]:
