@@ -43,12 +43,15 @@ demo: $(STAMP) $(VENDOR)
 # hypothesis is seeded: CI passes or fails the same way every time (fuzz with another
 # seed, or none, by hand: pytest tests/io/test_fuzz.py --hypothesis-seed=N)
 HYPOTHESIS_SEED := --hypothesis-seed=0
+# one worker per core (pytest-xdist); a file whose tests share an expensive fixture keeps
+# them on one worker (pytest.mark.xdist_group)
+PARALLEL := -n auto --dist loadgroup
 
 test: setup
-	$(BIN)/python -m pytest -q $(HYPOTHESIS_SEED)
+	$(BIN)/python -m pytest -q $(PARALLEL) $(HYPOTHESIS_SEED)
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow" $(HYPOTHESIS_SEED)
+	$(BIN)/python -m pytest -q $(PARALLEL) -m "not slow" $(HYPOTHESIS_SEED)
 
 # a longer, unseeded search for corrupt files the readers mishandle; what it finds becomes
 # a regression test in tests/io/test_fuzz.py

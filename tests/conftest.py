@@ -15,6 +15,11 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: CI (.ci/run) sets this: there, missing real data or a missing browser fails the run
 #: instead of skipping tests.
 REQUIRE_ALL = os.environ.get("LIVSEG_REQUIRE_DATA") == "1"
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one worker per core: each worker (and each process it starts) uses one
+    # thread, instead of every worker's networks spinning on every core
+    os.environ.setdefault("LIVSEG_THREADS", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def skip_or_fail(reason: str) -> None:

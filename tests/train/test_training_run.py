@@ -16,6 +16,7 @@ import torch
 
 from livseg.models.checkpoint import load_model, read_checkpoint
 
+SHIPPED_LIVER = Path(__file__).parents[2] / "src/livseg/weights/liver_mobileunet.pt"
 TINY = {"size": [64, 64], "batch_size": 4, "montage_slices": 3, "threads": 1, "lr": 0.003}
 
 
@@ -79,9 +80,12 @@ def uninterrupted_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM])
+@pytest.mark.xdist_group("uninterrupted_run")  # one worker builds the fixture once
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_mid_epoch_resumes_as_if_never_stopped(tmp_path, stop_signal,
                                                       uninterrupted_run):
+    """A crash (SIGKILL) and a polite stop (SIGTERM from a scheduler; Ctrl-C's SIGINT goes to
+    the same handler, see test_both_stop_signals_share_one_handler) resume identically."""
     common = _kill_test_args(tmp_path)
     whole = uninterrupted_run
     broken = tmp_path / "broken"
@@ -110,16 +114,22 @@ def test_killed_mid_epoch_resumes_as_if_never_stopped(tmp_path, stop_signal,
 
 @pytest.mark.slow
 def test_init_from_copies_matching_weights(tmp_path):
-    first = tmp_path / "liver"
-    assert _livseg("train", "--data", "phantom:2", "--epochs", "1", "--out", first,
-                   "--config", _config(tmp_path, max_steps_per_epoch=2)).returncode == 0
-    second = tmp_path / "tumour"
+    """A tumour stage started from the shipped liver stage (same network) holds exactly its
+    weights after a step at learning rate 0."""
+    run = tmp_path / "tumour"
+    config = _config(tmp_path, lr=0.0, max_steps_per_epoch=1, arch_args={"width": 1.5},
+                     montage_slices=0)
     result = _livseg("train", "--stage", "tumour", "--data", "phantom:2", "--epochs", "1",
-                     "--out", second, "--init-from", first / "last.pt", "--config",
-                     _config(tmp_path, max_steps_per_epoch=2))
+                     "--out", run, "--init-from", SHIPPED_LIVER, "--config", config)
     assert result.returncode == 0, result.stderr
     assert "initialised" in result.stderr
-    assert load_model(second / "last.pt")[1]["labels"]["1"] == "tumour"
+    assert load_model(run / "last.pt")[1]["labels"]["1"] == "tumour"
+    shipped = read_checkpoint(SHIPPED_LIVER)["model_state"]
+    trained = read_checkpoint(run / "last.pt")["model_state"]
+    weights = [k for k in shipped if not k.endswith(("running_mean", "running_var",
+                                                     "num_batches_tracked"))]
+    assert len(weights) > 100 and set(trained) == set(shipped)
+    assert all(torch.equal(trained[k], shipped[k]) for k in weights)
 
 
 @pytest.mark.slow
@@ -142,15 +152,17 @@ def test_ddp_with_two_gloo_processes(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fold,held_out", [(None, ["phantom2"]), (0, ["phantom0"])])
-def test_a_split_file_decides_the_validation_volumes(tmp_path, fold, held_out):
+def test_a_split_file_decides_the_validation_volumes(tmp_path):
+    """--split and --fold reach the data (tests/test_splits.py covers the split's own
+    validation volumes and every fold at the function level)."""
+    fold, held_out = 0, ["phantom0"]
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["phantom0", "phantom1"], "validation": ["phantom2"],
                                  "folds": [["phantom0"], ["phantom1", "phantom2"]]}))
     run = tmp_path / "run"
     result = _livseg("train", "--data", "phantom:3", "--epochs", "1", "--max-steps", "2",
                      "--out", run, "--config", _config(tmp_path), "--split", split,
-                     *(["--fold", fold] if fold is not None else []))
+                     "--fold", fold)
     assert result.returncode == 0, result.stderr
     training = read_checkpoint(run / "last.pt")["training"]
     assert training["validation_volumes"] == held_out
@@ -164,7 +176,7 @@ def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
     from livseg.models import build_model
     from livseg.train.checkpoint import load_matching_weights
 
-    shipped = Path(__file__).parents[2] / "src/livseg/weights/liver_mobileunet.pt"
+    shipped = SHIPPED_LIVER
     old, description = load_model(shipped)
     arguments = {**description["architecture"], "in_channels": 5}
     grown = build_model(arguments.pop("name"), **arguments)
@@ -192,3 +204,17 @@ def test_resume_from_a_truncated_last_checkpoint_is_a_clear_error(tmp_path, unin
     assert resumed.returncode == 2
     error = resumed.stderr.strip().splitlines()
     assert len(error) == 1 and "last.pt" in error[0] and "checkpoint" in error[0]
+
+
+def test_both_stop_signals_share_one_handler(tmp_path, monkeypatch):
+    """Ctrl-C (SIGINT) and a scheduler's SIGTERM take the same path: the handler the kill
+    test above exercises with SIGTERM."""
+    from livseg.cli import main
+
+    installed = {}
+    monkeypatch.setattr("livseg.cli.training.signal.signal",
+                        lambda number, handler: installed.__setitem__(number, handler))
+    assert main(["train", "--out", str(tmp_path / "run")]) == 2  # no --data: refused
+    assert installed[signal.SIGINT] is installed[signal.SIGTERM]
+    with pytest.raises(KeyboardInterrupt):
+        installed[signal.SIGINT](signal.SIGINT, None)

@@ -6,6 +6,7 @@ no torch at all: with it, ``livseg predict`` never imports torch.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,19 @@ if TYPE_CHECKING:  # NumPy is imported where it is used: the command line reads 
     import numpy as np
 
 BACKENDS = ("auto", "onnx", "torch")
+#: Threads of each onnxruntime session when none are asked for (e.g. one per job when many
+#: jobs share a machine); unset: onnxruntime's own choice, every core.
+THREADS_VARIABLE = "LIVSEG_THREADS"
+
+
+def default_threads() -> int | None:
+    """``$LIVSEG_THREADS`` as a positive integer, or None where it is unset."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise LivsegInputError(f"{THREADS_VARIABLE} must be a positive integer, got {value!r}")
+    return int(value)
 
 
 def onnxruntime_available() -> bool:
@@ -63,6 +77,7 @@ class OnnxRunner:
             raise LivsegInputError("--backend onnx needs onnxruntime (pip install onnxruntime)"
                                    ) from None
         options = onnxruntime.SessionOptions()
+        threads = threads or default_threads()
         if threads:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
