@@ -63,7 +63,7 @@ def test_two_epochs_leave_every_artefact(tmp_path):
     assert again.returncode == 2 and "--resume" in again.stderr
 
 
-KILL_TEST_STEPS = 30
+KILL_TEST_STEPS = 15
 
 
 def _kill_test_args(folder: Path) -> tuple:
@@ -191,6 +191,7 @@ def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("uninterrupted_run")
 def test_resume_from_a_truncated_last_checkpoint_is_a_clear_error(tmp_path, uninterrupted_run):
     """A disk that filled while last.pt was replaced cannot happen (it is written aside and
     renamed), but a copied or damaged run folder can hold half a last.pt: exit 2, one line."""

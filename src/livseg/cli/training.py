@@ -35,9 +35,6 @@ def _stop_training(signum, frame) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-
-    from livseg.train.loop import train
-
     # SIGTERM (schedulers, torchrun) and SIGINT (Ctrl-C, also when started in the
     # background, where the shell ignores it) both save and stop
     signal.signal(signal.SIGTERM, _stop_training)
@@ -52,6 +49,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                "or choose another --out", args.out)
     check_writable_folder(args.out)
     config = _train_config(args)
+    from livseg.train.loop import train  # torch: after the arguments were checked
+
     last = train(config, args.out, resume=args.resume)
     if last:
         print(f"epoch {last['epoch']}: validation Dice {last['val_dice']:.4f}, "

@@ -117,7 +117,11 @@ def _save_stage(folder: Path, name: str, stage: Stage, image_hu: np.ndarray) -> 
             axis.axis("off")
         figure.suptitle(f"{name} stage, {layer}: {maps.shape[0]} channels at "
                         f"{maps.shape[1]}x{maps.shape[2]}, the {len(strongest)} most active")
-        files.append(save_figure(figure, folder / f"{name}_features_{layer}.png", dpi=70).name)
+        # a fixed layout: tight_layout measured every tick-less axis (half the file's time)
+        figure.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.88, wspace=0.05,
+                               hspace=0.2)
+        files.append(save_figure(figure, folder / f"{name}_features_{layer}.png", dpi=70,
+                                 tight=False).name)
     figure = new_figure((12, 4.4))
     axes = figure.subplots(1, 3)
     for axis, title in zip(axes, ("input", f"{name} probability", "Grad-CAM"), strict=True):
