@@ -43,9 +43,9 @@ demo: $(STAMP) $(VENDOR)
 # hypothesis is seeded: CI passes or fails the same way every time (fuzz with another
 # seed, or none, by hand: pytest tests/io/test_fuzz.py --hypothesis-seed=N)
 HYPOTHESIS_SEED := --hypothesis-seed=0
-# one worker per core (pytest-xdist); a file whose tests share an expensive fixture keeps
-# them on one worker (pytest.mark.xdist_group)
-PARALLEL := -n auto --dist loadgroup
+# one worker per core (pytest-xdist), each test file on one worker, so that a module's
+# fixture (a training run, an export, a browser) is built once
+PARALLEL := -n auto --dist loadfile
 
 test: setup
 	$(BIN)/python -m pytest -q $(PARALLEL) $(HYPOTHESIS_SEED)

@@ -20,9 +20,6 @@ from livseg.weights import WEIGHTS_DIR, shipped_weights
 
 from .viz.test_explain import _mobileunet_stage
 
-#: its module fixture is built once: every test of this file runs on one xdist worker
-pytestmark = pytest.mark.xdist_group("liver_export")
-
 
 def _phantom_slices(shape=(8, 70, 90)) -> np.ndarray:
     phantom = make_phantom(shape=shape, spacing=(2.0, 2.0, 5.0), n_tumours=1, seed=2)

@@ -16,8 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-#: slow; the module fixture is built once: every test of this file runs on one xdist worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")

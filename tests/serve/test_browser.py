@@ -19,8 +19,7 @@ from livseg.serve.app import STATIC
 from ..conftest import skip_or_fail
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-#: slow; the module fixture is built once: every test of this file runs on one xdist worker
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager

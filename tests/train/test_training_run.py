@@ -80,7 +80,6 @@ def uninterrupted_run(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("uninterrupted_run")  # one worker builds the fixture once
 @pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM])
 def test_killed_mid_epoch_resumes_as_if_never_stopped(tmp_path, stop_signal,
                                                       uninterrupted_run):
@@ -191,7 +190,6 @@ def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("uninterrupted_run")
 def test_resume_from_a_truncated_last_checkpoint_is_a_clear_error(tmp_path, uninterrupted_run):
     """A disk that filled while last.pt was replaced cannot happen (it is written aside and
     renamed), but a copied or damaged run folder can hold half a last.pt: exit 2, one line."""
