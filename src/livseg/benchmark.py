@@ -105,8 +105,13 @@ def summarise(rows: list[dict]) -> dict:
         return {"n_cases": 0}
     means = {key: _mean([row[key] for row in rows]) for key, _, _ in COLUMNS}
     free = [row["false_lesions"] for row in rows if row["tumour_free"]]
+    with_tumour = [row["tumour_dice"] for row in rows if not row["tumour_free"]]
     return {"n_cases": len(rows), **means,
             "liver_dice_min": min(row["liver_dice"] for row in rows),
+            # LiTS's "Dice per case" above counts a tumour-free volume as 1 (nothing found)
+            # or 0; issue 17's bar is the mean over the volumes that hold tumour
+            "tumour_dice_with_tumour": _mean(with_tumour) if with_tumour else None,
+            "tumour_volumes": len(with_tumour),
             "tumour_free_volumes": len(free),
             "false_lesions_per_tumour_free_volume": _mean(free) if free else None}
 
@@ -148,7 +153,9 @@ def format_markdown(document: dict) -> str:
         lines.append("| **mean** | " + " | ".join(
             _cell(summary[key], digits if digits else 1) for key, _, digits in COLUMNS) + " |")
         free = summary["false_lesions_per_tumour_free_volume"]
-        lines += ["", f"Lowest liver Dice {summary['liver_dice_min']:.3f}; false lesions per "
+        lines += ["", f"Lowest liver Dice {summary['liver_dice_min']:.3f}; tumour Dice over "
+                      f"the {summary['tumour_volumes']} volumes with tumour: "
+                      f"{_cell(summary['tumour_dice_with_tumour'], 3)}; false lesions per "
                       f"tumour-free volume: {_cell(free, 1)} ({summary['tumour_free_volumes']} "
                       "tumour-free volumes).", ""]
     models = ", ".join(f"{m['stage']} {Path(m['file']).name} ({m['sha256'][:12]})"
