@@ -148,6 +148,8 @@ def test_ddp_with_two_gloo_processes(tmp_path):
     assert len(_rows(run)) == 2
     # each step took batch_size slices on each of the two ranks
     assert float(_rows(run)[0]["train_slices_per_second"]) > 0
+    # the two ranks held the same weights after every epoch (training stops otherwise)
+    assert [float(row["ranks_weight_spread"]) for row in _rows(run)] == [0.0, 0.0]
 
 
 @pytest.mark.slow

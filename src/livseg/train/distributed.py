@@ -49,3 +49,16 @@ def sum_across(values: torch.Tensor, context: Context) -> torch.Tensor:
 def barrier(context: Context) -> None:
     if context.distributed:
         dist.barrier()
+
+
+def weight_spread(model: torch.nn.Module, context: Context) -> float:
+    """How far the ranks' weights have drifted apart: the largest difference, over the
+    parameter tensors, between the ranks' float64 sums of that tensor (0.0 alone). DDP
+    gives every rank the same averaged gradients, so anything but 0 is a bug."""
+    if not context.distributed:
+        return 0.0
+    sums = torch.stack([p.detach().double().sum() for p in model.parameters()]).cpu()
+    highest, lowest = sums.clone(), sums.clone()
+    dist.all_reduce(highest, op=dist.ReduceOp.MAX)
+    dist.all_reduce(lowest, op=dist.ReduceOp.MIN)
+    return float((highest - lowest).max())

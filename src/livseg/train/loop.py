@@ -28,6 +28,9 @@ from livseg.train.slices import SliceSet, split_by_volume
 from livseg.train.sources import load_data
 
 log = logging.getLogger(__name__)
+#: The most the ranks' weights may differ under DDP (float64 sums per tensor; they are
+#: bitwise equal when every rank applies the same averaged gradients)
+RANKS_TOLERANCE = 1e-9
 
 
 @dataclass
@@ -204,10 +207,15 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
                 context, f"epoch {epoch}/{config.epochs}", use_amp, channels_last)
             val_scores, montage = validate(network, val_split, loss_fn, context,
                                            config.batch_size, use_amp, montage_rows)
+            spread = distributed.weight_spread(model, context)
+            if spread > RANKS_TOLERANCE:
+                raise RuntimeError(f"the {context.world_size} ranks' weights differ after "
+                                   f"epoch {epoch} (by {spread:.3g}): DDP is out of sync")
             row = {"epoch": epoch, "lr": scheduler.get_last_lr()[0],
                    **{f"train_{k}": v for k, v in train_scores.items()},
                    **{f"val_{k}": v for k, v in val_scores.items()},
-                   "seconds": seconds, "train_slices_per_second": steps * per_step / seconds}
+                   "seconds": seconds, "train_slices_per_second": steps * per_step / seconds,
+                   "ranks_weight_spread": spread}
             history.append(row)
             improved = val_scores["dice"] > best + config.min_delta
             best, stale = (val_scores["dice"], 0) if improved else (best, stale + 1)
