@@ -3,8 +3,9 @@ cascade, measured in one run on this machine (issue 5, DESIGN.md targets).
 
 Every network is timed on the same random 256x256 batches with torch, onnxruntime (float32)
 and onnxruntime int8, each engine in a fresh process of its own so that its peak memory is
-its own. MobileUNet is the shipped liver stage; U-Net and ResUNet have random weights (the
-speed of a network does not depend on its weights). The cascade is the real ``livseg
+its own. MobileUNet is the shipped liver stage, its ONNX and int8 files the shipped ones
+that ``livseg predict`` runs; U-Net and ResUNet have random weights (the speed of a network
+does not depend on its weights), exported and quantised here. The cascade is the real ``livseg
 predict`` command, timed from process start to exit, reading and writing included: on a
 NIfTI file and on the same CT as a DICOM series (each the median of ``repeats`` runs), and
 the start-up alone (``livseg --version``).
