@@ -98,12 +98,11 @@ def test_bad_benchmark_arguments_get_exit_2(lits_folder, tmp_path, capsys):
 def test_the_shipped_cascade_on_the_validation_volumes_and_ircad07(tmp_path):
     """A golden test of the shipped weights through the whole cascade on real CT: the
     split's validation volumes and the expert-labelled test case ircad07. Measured
-    2026-11-30 with the default models (int8 liver stage, float32 tumour stage; README
-    "Speed"; docs/benchmark_lits_vol256.md for float32; update both with the weights):
-    liver Dice mean 0.962, lowest 0.942; tumour Dice mean 0.472 (0.366 over the 5 volumes
-    with tumour), lesion F1 at IoU > 0.5
-    0.318, 0.33 false lesions per volume, none on the tumour-free lits47; ircad07 liver
-    0.904, 2 false lesions."""
+    2026-11-30 17:25 UTC with the default models (int8 liver stage, float32 1.2 mm tumour
+    stage; MODEL_CARD; update both with the weights): liver Dice mean 0.962, lowest 0.942;
+    tumour Dice per case 0.547 (0.456 over the 5 volumes with tumour), lesion F1 at
+    IoU > 0.5 0.339, 0.67 false lesions per volume, none on the tumour-free lits47;
+    ircad07 liver 0.903, 7 false lesions."""
     out = tmp_path / "bench"
     assert main(["benchmark", "--split", str(SPLIT), "--data",
                  str(shared_file("lits_vol256")), "--cases", str(shared_file("ircad07")),
@@ -112,14 +111,14 @@ def test_the_shipped_cascade_on_the_validation_volumes_and_ircad07(tmp_path):
     summary = record["summary"]
     assert summary["validation"]["liver_dice"] > 0.955
     assert summary["validation"]["liver_dice_min"] > 0.93
-    assert summary["validation"]["tumour_dice"] > 0.455
-    assert summary["validation"]["tumour_dice_with_tumour"] > 0.35
-    assert summary["validation"]["f1_iou50"] > 0.29
+    assert summary["validation"]["tumour_dice"] > 0.53
+    assert summary["validation"]["tumour_dice_with_tumour"] > 0.44
+    assert summary["validation"]["f1_iou50"] > 0.32
     assert summary["validation"]["false_lesions"] <= 1.0
     assert summary["validation"]["false_lesions_per_tumour_free_volume"] == 0
     ircad07 = next(row for row in record["rows"] if row["case"] == "ircad07")
     assert ircad07["liver_dice"] > 0.89
-    assert ircad07["false_lesions"] <= 3
+    assert ircad07["false_lesions"] <= 8
 
 
 @pytest.mark.parametrize("case", ["totalseg_ct_sm", "lits_small"])
