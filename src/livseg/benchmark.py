@@ -13,13 +13,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from livseg.errors import LivsegInputError
 from livseg.infer import Cascade
 from livseg.io.labels import read_label_map
 from livseg.io.pairs import lits_pairs, single_pair
-from livseg.metrics import evaluate_case
+from livseg.metrics import evaluate_case, mean_of_defined
 from livseg.splits import Split
 
 log = logging.getLogger(__name__)
@@ -103,22 +101,17 @@ def summarise(rows: list[dict]) -> dict:
     """Means over ``rows`` (per case), and false lesions per tumour-free volume."""
     if not rows:
         return {"n_cases": 0}
-    means = {key: _mean([row[key] for row in rows]) for key, _, _ in COLUMNS}
+    means = {key: mean_of_defined([row[key] for row in rows]) for key, _, _ in COLUMNS}
     free = [row["false_lesions"] for row in rows if row["tumour_free"]]
     with_tumour = [row["tumour_dice"] for row in rows if not row["tumour_free"]]
     return {"n_cases": len(rows), **means,
             "liver_dice_min": min(row["liver_dice"] for row in rows),
             # LiTS's "Dice per case" above counts a tumour-free volume as 1 (nothing found)
             # or 0; issue 17's bar is the mean over the volumes that hold tumour
-            "tumour_dice_with_tumour": _mean(with_tumour) if with_tumour else None,
+            "tumour_dice_with_tumour": mean_of_defined(with_tumour),
             "tumour_volumes": len(with_tumour),
             "tumour_free_volumes": len(free),
-            "false_lesions_per_tumour_free_volume": _mean(free) if free else None}
-
-
-def _mean(values: list) -> float | None:
-    defined = [float(v) for v in values if v is not None]
-    return float(np.mean(defined)) if defined else None
+            "false_lesions_per_tumour_free_volume": mean_of_defined(free)}
 
 
 def run_benchmark(cases: list[BenchmarkCase], out_dir: Path, cascade: Cascade,

@@ -8,6 +8,7 @@ from livseg.metrics.evaluate import (
     confusion_matrix,
     evaluate_case,
     evaluation_report,
+    mean_of_defined,
 )
 from livseg.metrics.lesions import LesionCounts, label_lesions, lesion_counts
 from livseg.metrics.overlap import Confusion, overlap_scores
@@ -16,6 +17,6 @@ from livseg.metrics.surface import SurfaceDistances, surface_distances, surface_
 __all__ = [
     "CaseResult", "Confusion", "LesionCounts", "SurfaceDistances", "aggregate",
     "confusion_matrix", "evaluate_case", "evaluate_files", "evaluation_report",
-    "label_lesions", "lesion_counts", "overlap_scores", "pair_label_files",
+    "label_lesions", "lesion_counts", "mean_of_defined", "overlap_scores", "pair_label_files",
     "surface_distances", "surface_voxels",
 ]

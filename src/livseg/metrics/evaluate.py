@@ -78,7 +78,7 @@ def evaluate_case(prediction: np.ndarray, reference: np.ndarray,
                       tumour_burden_error=burden_error)
 
 
-def _mean(values: list[float | None]) -> float | None:
+def mean_of_defined(values: list[float | None]) -> float | None:
     """The mean over the cases where the figure is defined (None: undefined, e.g. a
     distance to an empty mask); ``aggregate`` counts the others under "undefined"."""
     defined = [v for v in values if v is not None]
@@ -93,9 +93,10 @@ def aggregate(results: list[CaseResult]) -> dict:
         pooled = sum((r.confusions[name] for r in results), Confusion(0, 0, 0, 0))
         summary[name] = {
             "n_cases": len(results),
-            "dice_per_case": _mean([c["dice"] for c in per_case]),
+            "dice_per_case": mean_of_defined([c["dice"] for c in per_case]),
             "dice_global": dice(pooled),
-            **{key: _mean([c[key] for c in per_case]) for key in per_case[0] if key != "dice"},
+            **{key: mean_of_defined([c[key] for c in per_case])
+               for key in per_case[0] if key != "dice"},
             "undefined": {key: count for key in per_case[0]
                           if (count := sum(c[key] is None for c in per_case))},
         } if results else {"n_cases": 0}
