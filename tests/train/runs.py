@@ -1,5 +1,5 @@
-"""Running ``livseg train`` in a child process on phantoms: the tiny recipe the training
-tests share, and reading what a run left."""
+"""Running ``livseg train`` on phantoms: the tiny recipe the training tests share, in this
+process or in a child (where a test must signal it), and reading what a run left."""
 from __future__ import annotations
 
 import csv
@@ -18,10 +18,17 @@ def tiny_config(tmp_path: Path, **extra) -> Path:
     return path
 
 
-def livseg_child(*args, wait=True):
+def livseg_here(*args) -> int:
+    """``livseg ARGS`` in this process: torch and its optimiser's compiler are imported once
+    per test worker instead of once per run (about 6 s each). Its exit code."""
+    from livseg.cli import main
+
+    return main([str(arg) for arg in args])
+
+
+def livseg_child(*args) -> subprocess.Popen:
+    """``livseg ARGS`` started in a child process, for a test that signals it."""
     command = [sys.executable, "-m", "livseg", *map(str, args)]
-    if wait:
-        return subprocess.run(command, capture_output=True, text=True, timeout=600)
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
 

@@ -3,6 +3,7 @@ resume: test_training_resume.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -14,15 +15,14 @@ import torch
 
 from livseg.models.checkpoint import load_model, read_checkpoint
 
-from .runs import SHIPPED_LIVER, livseg_child, metrics_rows, tiny_config
+from .runs import SHIPPED_LIVER, livseg_here, metrics_rows, tiny_config
 
 
 @pytest.mark.slow
-def test_two_epochs_leave_every_artefact(tmp_path):
+def test_two_epochs_leave_every_artefact(tmp_path, capsys):
     run = tmp_path / "run"
-    result = livseg_child("train", "--data", "phantom:3", "--epochs", "2", "--out", run,
-                     "--config", tiny_config(tmp_path))
-    assert result.returncode == 0, result.stderr
+    assert livseg_here("train", "--data", "phantom:3", "--epochs", "2", "--out", run,
+                       "--config", tiny_config(tmp_path)) == 0
     for name in ("metrics.csv", "curves.png", "best.pt", "last.pt",
                  "snapshots/epoch_001.png", "snapshots/epoch_002.png"):
         assert (run / name).is_file(), name
@@ -37,21 +37,22 @@ def test_two_epochs_leave_every_artefact(tmp_path):
     assert set(description["training"]["train_volumes"]).isdisjoint(
         description["training"]["validation_volumes"])
     assert model(torch.zeros(1, 1, 64, 64)).shape == (1, 2, 64, 64)
-    again = livseg_child("train", "--data", "phantom:3", "--out", run)
-    assert again.returncode == 2 and "--resume" in again.stderr
+    capsys.readouterr()
+    assert livseg_here("train", "--data", "phantom:3", "--out", run) == 2
+    assert "--resume" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_init_from_copies_matching_weights(tmp_path):
+def test_init_from_copies_matching_weights(tmp_path, caplog):
     """A tumour stage started from the shipped liver stage (same network) holds exactly its
     weights after a step at learning rate 0."""
     run = tmp_path / "tumour"
     config = tiny_config(tmp_path, lr=0.0, max_steps_per_epoch=1, arch_args={"width": 1.5},
                      montage_slices=0)
-    result = livseg_child("train", "--stage", "tumour", "--data", "phantom:2", "--epochs", "1",
-                     "--out", run, "--init-from", SHIPPED_LIVER, "--config", config)
-    assert result.returncode == 0, result.stderr
-    assert "initialised" in result.stderr
+    caplog.set_level(logging.INFO, logger="livseg")
+    assert livseg_here("train", "--stage", "tumour", "--data", "phantom:2", "--epochs", "1",
+                       "--out", run, "--init-from", SHIPPED_LIVER, "--config", config) == 0
+    assert "initialised 278 of 278 tensors" in caplog.text
     assert load_model(run / "last.pt")[1]["labels"]["1"] == "tumour"
     shipped = read_checkpoint(SHIPPED_LIVER)["model_state"]
     trained = read_checkpoint(run / "last.pt")["model_state"]
@@ -91,10 +92,9 @@ def test_a_split_file_decides_the_validation_volumes(tmp_path):
     split.write_text(json.dumps({"train": ["phantom0", "phantom1"], "validation": ["phantom2"],
                                  "folds": [["phantom0"], ["phantom1", "phantom2"]]}))
     run = tmp_path / "run"
-    result = livseg_child("train", "--data", "phantom:3", "--epochs", "1", "--max-steps", "2",
-                     "--out", run, "--config", tiny_config(tmp_path), "--split", split,
-                     "--fold", fold)
-    assert result.returncode == 0, result.stderr
+    assert livseg_here("train", "--data", "phantom:3", "--epochs", "1", "--max-steps", "2",
+                       "--out", run, "--config", tiny_config(tmp_path, montage_slices=0),
+                       "--split", split, "--fold", fold) == 0
     training = read_checkpoint(run / "last.pt")["training"]
     assert training["validation_volumes"] == held_out
     assert set(training["train_volumes"]) == {"phantom0", "phantom1", "phantom2"} - set(held_out)

@@ -36,10 +36,18 @@ def _stop_training(signum, frame) -> None:
 
 def _cmd_train(args: argparse.Namespace) -> int:
     # SIGTERM (schedulers, torchrun) and SIGINT (Ctrl-C, also when started in the
-    # background, where the shell ignores it) both save and stop
-    signal.signal(signal.SIGTERM, _stop_training)
-    signal.signal(signal.SIGINT, _stop_training)
+    # background, where the shell ignores it) both save and stop; a caller that runs the
+    # command in its own process (a notebook, a test) gets its handlers back afterwards
+    previous = {number: signal.signal(number, _stop_training)
+                for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return _train_command(args)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
+
+def _train_command(args: argparse.Namespace) -> int:
     if not args.resume and args.data is None and args.config is None:
         raise LivsegInputError("--data (or --config) is needed unless --resume")
     if args.resume and not (args.out / "last.pt").exists():

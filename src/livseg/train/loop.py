@@ -124,9 +124,16 @@ def train(config: TrainConfig, run_dir: Path, resume: bool = False) -> dict:
     With ``resume`` the run continues after the epoch saved in ``run_dir/last.pt`` (give
     the run's own recipe as ``config``; only ``epochs``, ``patience``, ``device`` and
     ``threads`` may differ). Returns the last history row. Under torchrun every rank calls
-    this; rank 0 writes.
+    this; rank 0 writes. The caller's torch thread count is restored afterwards.
     """
-    run_dir = Path(run_dir)
+    threads = torch.get_num_threads()
+    try:
+        return _train(config, Path(run_dir), resume)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
     device = _resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)

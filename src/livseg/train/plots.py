@@ -26,7 +26,9 @@ def write_history(rows: list[dict], run_dir: Path) -> None:
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     axes[0].legend()
-    save_figure(figure, run_dir / "curves.png")
+    # a fixed layout: tight_layout measured every tick label again at every epoch (0.2-0.3 s)
+    figure.subplots_adjust(left=0.03, right=0.99, bottom=0.15, top=0.9, wspace=0.22)
+    save_figure(figure, run_dir / "curves.png", tight=False)
 
 
 def save_montage(images: np.ndarray, reference: np.ndarray, prediction: np.ndarray,
