@@ -94,31 +94,38 @@ def test_bad_benchmark_arguments_get_exit_2(lits_folder, tmp_path, capsys):
     assert "--overwrite" in capsys.readouterr().err
 
 
+#: Three of the split's six validation volumes: the one with the most lesions (lits0, 10),
+#: the lowest liver (lits22) and the tumour-free one (lits47); 119 slices instead of 439.
+GOLDEN_VALIDATION = ("lits0", "lits22", "lits47")
+
+
 @pytest.mark.slow
-def test_the_shipped_cascade_on_the_validation_volumes_and_ircad07(tmp_path):
-    """A golden test of the shipped weights through the whole cascade on real CT: the
-    split's validation volumes and the expert-labelled test case ircad07. Measured
-    2026-11-30 17:25 UTC with the default models (int8 liver stage, float32 1.2 mm tumour
-    stage; MODEL_CARD; update both with the weights): liver Dice mean 0.962, lowest 0.942;
-    tumour Dice per case 0.547 (0.456 over the 5 volumes with tumour), lesion F1 at
-    IoU > 0.5 0.339, 0.67 false lesions per volume, none on the tumour-free lits47;
-    ircad07 liver 0.903, 7 false lesions."""
+def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(tmp_path):
+    """A golden test of the shipped weights through the whole cascade on real CT: three
+    validation volumes of the split, the expert-labelled test case ircad07 and lits_small.
+    Measured 2026-11-30 18:25 UTC with the default models (int8 liver stage, float32 1.2 mm
+    tumour stage; MODEL_CARD; update both with the weights): liver Dice lits0 0.970, lits22
+    0.942, lits47 0.965, ircad07 0.903, lits_small 0.848; tumour Dice lits0 0.399, lits22
+    0.573, lits_small 0.457; lesion F1 at IoU > 0.5 on lits0 0.308; false lesions lits47 0,
+    ircad07 7. Each bound sits 0.01-0.02 below."""
+    shipped = json.loads(SPLIT.read_text())
+    assert set(GOLDEN_VALIDATION) <= set(shipped["validation"])
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": shipped["train"],
+                                 "validation": list(GOLDEN_VALIDATION)}))
     out = tmp_path / "bench"
-    assert main(["benchmark", "--split", str(SPLIT), "--data",
+    assert main(["benchmark", "--split", str(split), "--data",
                  str(shared_file("lits_vol256")), "--cases", str(shared_file("ircad07")),
-                 "-o", str(out)]) == 0
-    record = json.loads((out / "benchmark.json").read_text())
-    summary = record["summary"]
-    assert summary["validation"]["liver_dice"] > 0.955
-    assert summary["validation"]["liver_dice_min"] > 0.93
-    assert summary["validation"]["tumour_dice"] > 0.53
-    assert summary["validation"]["tumour_dice_with_tumour"] > 0.44
-    assert summary["validation"]["f1_iou50"] > 0.32
-    assert summary["validation"]["false_lesions"] <= 1.0
-    assert summary["validation"]["false_lesions_per_tumour_free_volume"] == 0
-    ircad07 = next(row for row in record["rows"] if row["case"] == "ircad07")
-    assert ircad07["liver_dice"] > 0.89
-    assert ircad07["false_lesions"] <= 8
+                 str(shared_file("lits_small")), "-o", str(out)]) == 0
+    rows = {row["case"]: row for row in json.loads((out / "benchmark.json").read_text())["rows"]}
+    liver = {case: row["liver_dice"] for case, row in rows.items()}
+    tumour = {case: row["tumour_dice"] for case, row in rows.items()}
+    assert liver["lits0"] > 0.955 and liver["lits22"] > 0.93 and liver["lits47"] > 0.95
+    assert liver["ircad07"] > 0.89 and liver["lits_small"] > 0.83
+    assert tumour["lits0"] > 0.38 and tumour["lits22"] > 0.55 and tumour["lits_small"] > 0.44
+    assert rows["lits0"]["f1_iou50"] >= 0.3 and rows["lits0"]["n_predicted"] >= 3
+    assert rows["lits47"]["false_lesions"] == 0
+    assert rows["ircad07"]["false_lesions"] <= 8
 
 
 @pytest.mark.parametrize("case", ["totalseg_ct_sm", "lits_small"])
