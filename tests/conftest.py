@@ -1,6 +1,7 @@
 """Shared fixtures: tiny synthetic volumes, temporary files, and the optional real data."""
 from __future__ import annotations
 
+import collections
 import functools
 import os
 from pathlib import Path
@@ -20,6 +21,14 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # thread, instead of every worker's networks spinning on every core
     os.environ.setdefault("LIVSEG_THREADS", "1")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Files with more tests marked ``slow`` first (a stable sort: each file keeps its own
+    order). Under ``--dist loadfile`` the long files then start first and the short ones
+    fill the end, instead of one worker finishing a long file while the other waits."""
+    slow = collections.Counter(item.path for item in items if item.get_closest_marker("slow"))
+    items.sort(key=lambda item: -slow[item.path])
 
 
 def skip_or_fail(reason: str) -> None:

@@ -50,6 +50,13 @@ def _run_cli(*args):
                           text=True, timeout=120)
 
 
+def _run_here(capfd, *args) -> subprocess.CompletedProcess:
+    """``livseg ARGS`` in this process, with what it wrote (capfd also sees what C libraries
+    write to the descriptors); the whole command in a child: _run_cli."""
+    code = main([str(arg) for arg in args])
+    return subprocess.CompletedProcess(args, code, *capfd.readouterr())
+
+
 def _assert_clean_refusal(result, fragment, out_dir):
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
@@ -58,8 +65,7 @@ def _assert_clean_refusal(result, fragment, out_dir):
     assert not (out_dir / "report.json").exists()
 
 
-@pytest.mark.slow
-def test_bad_inputs_exit_2_with_one_line(tmp_path):
+def test_bad_inputs_exit_2_with_one_line(tmp_path, capfd, caplog):
     good = np.zeros((4, 5, 6), np.uint8)
     good[1:3, 1:4, 1:5] = 1
     gt = _labels(tmp_path, "gt.nii.gz", good)
@@ -78,9 +84,11 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path):
              "shape.nii.gz": "another grid", "nodicom": "both be files or both be folders"}
     report = tmp_path / "report.json"
     for name, fragment in cases.items():
-        result = _run_cli("evaluate", "--pred", str(tmp_path / name), "--gt", str(gt),
-                          "--json", str(report))
+        caplog.clear()
+        result = _run_here(capfd, "evaluate", "--pred", tmp_path / name, "--gt", gt,
+                           "--json", report)
         _assert_clean_refusal(result, fragment, tmp_path)
+        assert not caplog.records, caplog.text  # no warning beside the one line
 
 
 def test_missing_prediction_in_folder_is_named(pair):
@@ -95,12 +103,12 @@ def test_bad_arguments_exit_2_with_one_line():
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_info_reads_a_dicom_series_and_refuses_bad_folders(tmp_path):
+def test_info_reads_a_dicom_series_and_refuses_bad_folders(tmp_path, capfd):
     from tests.io.dicom_factory import write_series
 
     stored = np.zeros((3, 4, 5), np.uint16)
     write_series(tmp_path / "ct", stored, [(0, 0, 2.0 * k) for k in range(3)])
-    result = _run_cli("info", str(tmp_path / "ct"))
+    result = _run_here(capfd, "info", tmp_path / "ct")
     assert result.returncode == 0 and "spacing 0.7x0.8x2 mm" in result.stdout
     write_series(tmp_path / "two" / "a", stored, [(0, 0, 2.0 * k) for k in range(3)])
     write_series(tmp_path / "two" / "b", stored[:2], [(0, 0, 2.0 * k) for k in range(2)])
@@ -108,4 +116,4 @@ def test_info_reads_a_dicom_series_and_refuses_bad_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     for folder, fragment in (("two", "holds 2 DICOM image series"), ("mr", "reads CT only"),
                              ("empty", "holds no DICOM image series")):
-        _assert_clean_refusal(_run_cli("info", str(tmp_path / folder)), fragment, tmp_path)
+        _assert_clean_refusal(_run_here(capfd, "info", tmp_path / folder), fragment, tmp_path)

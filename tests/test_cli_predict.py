@@ -158,7 +158,7 @@ def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
     masks = {}
     for backend in ("onnx", "torch"):
         assert main(["predict", str(ct), "-o", str(tmp_path / backend), "--backend", backend,
-                     "--threads", "2", "--float32"]) == 0
+                     "--float32"]) == 0
         masks[backend] = read_volume(tmp_path / backend / "segmentation.nii.gz").array
     for level in (1, 2):
         a, b = masks["onnx"] >= level, masks["torch"] >= level

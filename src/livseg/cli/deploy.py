@@ -18,11 +18,11 @@ from livseg.io.text import check_writable_folder
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from livseg.export import export_cascade
-
     if args.out.exists() and not args.overwrite:
         raise LivsegInputError("exists; use --overwrite to replace it", args.out)
     check_writable_folder(args.out)
+    from livseg.export import export_cascade  # torch and onnx: after the output was checked
+
     for item in export_cascade(args.out, args.liver_weights, args.tumour_weights,
                                int8=args.int8, calibration=args.calibration):
         check = item["check"]

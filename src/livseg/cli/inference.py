@@ -127,13 +127,13 @@ def _progress_bar(name: str, enabled: bool):
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from livseg.infer import Cascade
-    from livseg.io.hu_check import read_ct
-    from livseg.viz.explain import explain_slice
-
     if args.out.exists() and not args.overwrite:
         raise LivsegInputError("exists; use --overwrite to replace it", args.out)
     check_writable_folder(args.out)
+    from livseg.infer import Cascade  # torch and matplotlib: after the output was checked
+    from livseg.io.hu_check import read_ct
+    from livseg.viz.explain import explain_slice
+
     volume = read_ct(args.input, limits=read_limits(args))
     cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
                               backend="torch")  # gradients: torch only
