@@ -36,6 +36,7 @@ def test_the_wheel_holds_the_models_and_the_web_page(wheel):
                "livseg/weights/onnx/tumour.onnx", "livseg/weights/onnx/tumour.json",
                "livseg/serve/static/index.html", "livseg/serve/static/ondevice.js"}
     assert shipped <= names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]  # make test's
     vendored = ROOT / "src" / "livseg" / "serve" / "static" / "vendor"
     for path in vendored.glob("*") if vendored.is_dir() else ():
         assert f"livseg/serve/static/vendor/{path.name}" in names
