@@ -20,7 +20,7 @@ def lits_folder(tmp_path_factory):
     """A LiTS-layout folder of three phantoms; lits2 has no tumour."""
     folder = tmp_path_factory.mktemp("lits")
     for number, tumours in ((1, 3), (2, 0), (3, 2)):
-        phantom = make_phantom(shape=(20, 80, 80), spacing=(3.5, 3.5, 6.0), n_tumours=tumours,
+        phantom = make_phantom(shape=(10, 80, 80), spacing=(3.5, 3.5, 12.0), n_tumours=tumours,
                                seed=number)
         write_volume(phantom.ct, folder / f"volume-{number}.nii.gz")
         write_volume(phantom.labels, folder / f"segmentation-{number}.nii.gz")
@@ -35,7 +35,7 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 def test_validation_rows_are_the_cascades_outputs_scored(lits_folder, tmp_path, capsys):
     single = tmp_path / "case"
-    phantom = make_phantom(shape=(20, 80, 80), spacing=(3.5, 3.5, 6.0), n_tumours=1, seed=9)
+    phantom = make_phantom(shape=(10, 80, 80), spacing=(3.5, 3.5, 12.0), n_tumours=1, seed=9)
     write_volume(phantom.ct, single / "volume.nii.gz")
     write_volume(phantom.labels, single / "segmentation.nii.gz")
     out = tmp_path / "bench"

@@ -18,7 +18,7 @@ from .conftest import shared_file
 
 @pytest.fixture(scope="module")
 def phantom_file(tmp_path_factory):
-    phantom = make_phantom(shape=(20, 96, 96), spacing=(3.5, 3.5, 6.0), n_tumours=2, seed=1)
+    phantom = make_phantom(shape=(10, 96, 96), spacing=(3.5, 3.5, 12.0), n_tumours=2, seed=1)
     return write_volume(phantom.ct, tmp_path_factory.mktemp("ct") / "phantom.mha")
 
 

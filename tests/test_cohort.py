@@ -24,7 +24,7 @@ def cohort(tmp_path_factory) -> Path:
     """a.nii.gz, b.mha, c (a DICOM series), d.nii.gz (random bytes), e.nii.gz."""
     folder = tmp_path_factory.mktemp("cohort")
     for seed, name in enumerate(("a.nii.gz", "b.mha", "c", "e.nii.gz")):
-        ct = make_phantom(shape=(16, 80, 80), spacing=(4.0, 4.0, 6.0), n_tumours=1,
+        ct = make_phantom(shape=(10, 80, 80), spacing=(4.0, 4.0, 12.0), n_tumours=1,
                           seed=seed).ct
         if name == "c":
             write_dicom_series(ct, folder / "c")
