@@ -89,6 +89,7 @@ def test_predict_on_a_real_dicom_series(tmp_path):
     assert report["input"]["notes"] == []  # the right way round: no orientation warning
 
 
+@pytest.mark.slow
 def test_a_header_that_does_not_describe_its_image_is_corrected_and_reported(tmp_path,
                                                                            caplog):
     """lits117_crop has an identity affine on an image that is upside down and mirrored
@@ -153,6 +154,7 @@ def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_
     assert report["models"][0]["file"] == "liver.int8.onnx"
 
 
+@pytest.mark.slow
 def test_both_backends_give_the_same_mask_on_a_real_ct(tmp_path):
     ct = shared_file("totalseg_ct_sm/volume.nii.gz")
     masks = {}

@@ -41,6 +41,7 @@ def _summary(out: Path) -> dict[str, dict]:
     return {row["case"]: row for row in rows}
 
 
+@pytest.mark.slow
 def test_a_cohort_carries_on_past_a_bad_case_and_sums_up(cohort, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["predict", str(cohort), "-o", str(out)]) == 2

@@ -67,6 +67,7 @@ def test_the_shipped_split_is_by_patient_with_every_tumour_size_and_a_healthy_li
     assert sorted(folds) == sorted(c for c in stats if stats[c]["liver_ml"] > 0)
 
 
+@pytest.mark.slow
 def test_the_split_file_is_what_its_tool_makes_from_the_data(tmp_path):
     folder = shared_file("lits_vol256")
     out = tmp_path / "split.json"
