@@ -103,11 +103,12 @@ GOLDEN_VALIDATION = ("lits0", "lits22", "lits47")
 def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(tmp_path):
     """A golden test of the shipped weights through the whole cascade on real CT: three
     validation volumes of the split, the expert-labelled test case ircad07 and lits_small.
-    Measured 2026-11-30 18:25 UTC with the default models (int8 liver stage, float32 1.2 mm
-    tumour stage; MODEL_CARD; update both with the weights): liver Dice lits0 0.970, lits22
-    0.942, lits47 0.965, ircad07 0.903, lits_small 0.848; tumour Dice lits0 0.399, lits22
-    0.573, lits_small 0.457; lesion F1 at IoU > 0.5 on lits0 0.308; false lesions lits47 0,
-    ircad07 7. Each bound sits 0.01-0.02 below."""
+    Measured 2026-11-30 19:10 UTC with the default models (int8 liver stage, float32 1.2 mm
+    tumour stage, lesions kept whole when half of them lies near the liver; MODEL_CARD;
+    update both with the weights or the rules): liver Dice lits0 0.970, lits22 0.947,
+    lits47 0.965, ircad07 0.904, lits_small 0.848; tumour Dice lits0 0.410, lits22 0.775,
+    lits_small 0.457; lesion F1 at IoU > 0.5 lits0 0.308, lits22 0.667; false lesions
+    lits47 0, ircad07 4. Each bound sits 0.01-0.02 below (or a lesion above)."""
     shipped = json.loads(SPLIT.read_text())
     assert set(GOLDEN_VALIDATION) <= set(shipped["validation"])
     split = tmp_path / "split.json"
@@ -122,10 +123,11 @@ def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(tmp_pa
     tumour = {case: row["tumour_dice"] for case, row in rows.items()}
     assert liver["lits0"] > 0.955 and liver["lits22"] > 0.93 and liver["lits47"] > 0.95
     assert liver["ircad07"] > 0.89 and liver["lits_small"] > 0.83
-    assert tumour["lits0"] > 0.38 and tumour["lits22"] > 0.55 and tumour["lits_small"] > 0.44
+    assert tumour["lits0"] > 0.39 and tumour["lits22"] > 0.755 and tumour["lits_small"] > 0.44
     assert rows["lits0"]["f1_iou50"] >= 0.3 and rows["lits0"]["n_predicted"] >= 3
+    assert rows["lits22"]["f1_iou50"] > 0.6  # its tumour, half outside the liver mask, whole
     assert rows["lits47"]["false_lesions"] == 0
-    assert rows["ircad07"]["false_lesions"] <= 8
+    assert rows["ircad07"]["false_lesions"] <= 5
 
 
 @pytest.mark.parametrize("case", ["totalseg_ct_sm", "lits_small"])

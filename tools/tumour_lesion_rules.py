@@ -1,6 +1,8 @@
 """Tumour figures of a tumour stage on whole volumes under lesion rules: the probability
-threshold, the smallest lesion (mm³), the lowest mean probability of a lesion, and the
-highest contrast to the surrounding liver (HU; drops lesions brighter than their liver).
+threshold, the share of a lesion that must lie near the liver (within the liver margin; the
+lesion is then kept whole), the smallest lesion (mm³), the lowest mean probability of a
+lesion, and the highest contrast to the surrounding liver (HU; drops lesions brighter than
+their liver).
 
 Each volume goes through the cascade as ``livseg predict`` runs it (canonical orientation,
 the liver stage, its clean-up, the ROI, the tumour stage once); each rule then only
@@ -29,6 +31,7 @@ from livseg.preprocess import mask_bbox, to_canonical
 from livseg.splits import read_split
 
 THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
+MIN_SHARE_NEAR_LIVER = (0.25, 0.5, 0.75)
 MIN_MM3 = (20.0, 100.0, 250.0)
 MIN_PROBABILITY = (0.0, 0.7, 0.8)
 MAX_CONTRAST = (None, 0.0, -10.0)
@@ -47,9 +50,9 @@ def case_scores(cascade: Cascade, ct_path, label_path) -> dict[tuple, dict]:
         return scores
     probability = cascade.tumour_probability(hu[roi.slices], spacing)
     roi_liver, roi_hu = liver[roi.slices], hu[roi.slices]
-    for threshold in THRESHOLDS:
+    for threshold, share in itertools.product(THRESHOLDS, MIN_SHARE_NEAR_LIVER):
         found = clean_tumours(probability > 255 * threshold, roi_liver, spacing,
-                              settings.liver_margin_mm, min(MIN_MM3))
+                              settings.liver_margin_mm, min(MIN_MM3), share)
         candidates = lesion_candidates(found, probability, roi_hu, roi_liver, spacing)
         for min_mm3, min_probability, max_contrast in itertools.product(
                 MIN_MM3, MIN_PROBABILITY, MAX_CONTRAST):
@@ -59,7 +62,7 @@ def case_scores(cascade: Cascade, ct_path, label_path) -> dict[tuple, dict]:
             tumour[roi.slices] = kept
             counts = lesion_counts(tumour, truth)
             rates = counts.rates()
-            scores[(threshold, min_mm3, min_probability, max_contrast)] = {
+            scores[(threshold, share, min_mm3, min_probability, max_contrast)] = {
                 "tumour_dice": overlap_scores(Confusion.of(tumour, truth))["dice"],
                 "f1_iou50": rates["f1_iou50"], "found": counts.n_predicted,
                 "false_lesions": counts.n_predicted - counts.predicted_matched_any,
@@ -87,8 +90,8 @@ def main() -> None:
         with_tumour = [r for r in per_case if r["has_tumour"]]
         free = [r for r in per_case if not r["has_tumour"]]
         rows.append({
-            "threshold": key[0], "min_mm3": key[1], "min_probability": key[2],
-            "max_contrast_hu": key[3],
+            "threshold": key[0], "min_share_near_liver": key[1], "min_mm3": key[2],
+            "min_probability": key[3], "max_contrast_hu": key[4],
             "tumour_dice": float(np.mean([r["tumour_dice"] for r in with_tumour])),
             "f1_iou50": float(np.mean([r["f1_iou50"] for r in per_case])),
             "false_lesions_tumour_free": float(np.mean([r["false_lesions"] for r in free]))
@@ -96,10 +99,11 @@ def main() -> None:
             "false_lesions": float(np.mean([r["false_lesions"] for r in per_case])),
             "per_case": dict(zip([c.name for c in cases], per_case, strict=True))})
     rows.sort(key=lambda r: -(r["tumour_dice"] + r["f1_iou50"]))
-    print("threshold min_mm3 min_prob max_contrast | tumour Dice (with tumour) | F1 IoU>0.5 "
-          "| false lesions (tumour-free) | false lesions (all)")
+    print("threshold share min_mm3 min_prob max_contrast | tumour Dice (with tumour) | "
+          "F1 IoU>0.5 | false lesions (tumour-free) | false lesions (all)")
     for r in rows:
-        print(f"{r['threshold']:.1f} {r['min_mm3']:5.0f} {r['min_probability']:.1f} "
+        print(f"{r['threshold']:.1f} {r['min_share_near_liver']:.2f} {r['min_mm3']:5.0f} "
+              f"{r['min_probability']:.1f} "
               f"{r['max_contrast_hu']!s:5} | {r['tumour_dice']:.3f} | {r['f1_iou50']:.3f} | "
               f"{r['false_lesions_tumour_free']} | {r['false_lesions']:.2f}")
     if args.json:

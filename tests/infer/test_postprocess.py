@@ -46,18 +46,28 @@ def test_tumour_size_threshold_is_in_cubic_millimetres():
     assert coarse.sum() == 72  # the same 8 voxels are 24 mm3 at 3 mm slices: kept
 
 
-def test_tumours_outside_the_grown_liver_are_removed():
+def test_lesions_mostly_near_the_liver_are_kept_whole_the_others_dropped():
+    """Rows of 1 mm beside a liver that ends at row 14: row 15 lies 1 mm from it, row 16
+    2 mm; each lesion counts its voxels near the liver and is kept or dropped whole."""
     liver = np.zeros((5, 30, 30), bool)
     liver[:, 5:15, 5:15] = True
     tumour = np.zeros_like(liver)
-    tumour[:, 13:17, 8:10] = True  # reaches 2 voxels beyond the liver edge
+    tumour[:, 13:17, 6:8] = True  # rows 13-16: 2 inside, 1 more within 1 mm, 1 within 2 mm
+    tumour[:, 14:22, 11:13] = True  # rows 14-21: 1 inside, 2 more within 2 mm (3 of 8)
     tumour[:, 25:28, 25:28] = True  # far outside
-    kept = postprocess.clean_tumours(tumour, liver, (2.0, 1.0, 1.0), liver_margin_mm=2.0,
+    spacing = (2.0, 1.0, 1.0)
+    kept = postprocess.clean_tumours(tumour, liver, spacing, liver_margin_mm=2.0,
                                      min_lesion_mm3=0)
-    assert kept[:, 13:17, 8:10].all() and not kept[:, 25:28, 25:28].any()
-    tight = postprocess.clean_tumours(tumour, liver, (2.0, 1.0, 1.0), liver_margin_mm=1.0,
-                                      min_lesion_mm3=0)
-    assert tight[:, 13:16, 8:10].all() and not tight[:, 16, 8:10].any()
+    assert kept[:, 13:17, 6:8].all() and kept.sum() == 5 * 4 * 2  # only the first, whole
+    tight = postprocess.clean_tumours(tumour, liver, spacing, liver_margin_mm=1.0,
+                                      min_lesion_mm3=0)  # 3 of 4 rows near: still whole
+    assert tight[:, 16, 6:8].all() and tight.sum() == 5 * 4 * 2
+    loose = postprocess.clean_tumours(tumour, liver, spacing, liver_margin_mm=2.0,
+                                      min_lesion_mm3=0, min_share_near_liver=0.25)
+    assert loose[:, 14:22, 11:13].all() and not loose[:, 25:28, 25:28].any()
+    half = postprocess.clean_tumours(tumour, liver, spacing, liver_margin_mm=1.0,
+                                     min_lesion_mm3=0, min_share_near_liver=0.8)
+    assert not half.any()  # 3 of 4 rows is less than 0.8
 
 
 def test_label_map_gives_tumour_precedence():

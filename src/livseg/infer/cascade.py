@@ -56,7 +56,7 @@ class CascadeSettings:
     tta: bool = False
     batch_size: int = 8  # measured fastest on 2 CPU cores (larger batches: slower)
     roi_margin_mm: float = 10.0  # must exceed liver_margin_mm
-    liver_margin_mm: float = 3.0  # tumours may reach this far outside the liver mask
+    liver_margin_mm: float = 3.0  # "near the liver": within this distance of its mask
     # chosen on the split's validation volumes (tools/liver_stage_variants.py,
     # tools/tumour_lesion_rules.py; the tables are in docs/benchmark_lits_vol256.md)
     liver_smoothing_mm: float = 8.0  # liver probabilities averaged across slices over this
@@ -64,6 +64,7 @@ class CascadeSettings:
     min_lesion_mm3: float = 100.0
     min_lesion_probability: float = 0.8  # a lesion's mean tumour probability must reach this
     max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
+    min_share_near_liver: float = 0.5  # a lesion is kept (whole) when this share is near it
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
     # chosen by the masks' agreement with running every slice (README, "Speed")
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
@@ -311,14 +312,16 @@ class Cascade:
 
     def lesions(self, probability: np.ndarray, roi_hu: np.ndarray, roi_liver: np.ndarray,
                 spacing_zyx) -> np.ndarray:
-        """The tumour mask of the ROI: the stage's probability above the threshold, inside
-        the slightly grown liver, lesions too small, too faint or brighter than their liver
-        (``CascadeSettings``) left out. Within the ROI (the liver's box + a margin wider
-        than the liver margin) this is exact."""
+        """The tumour mask of the ROI: the stage's probability above the threshold, lesions
+        that lie mostly outside the slightly grown liver, too small, too faint or brighter
+        than their liver (``CascadeSettings``) left out, the others kept whole. The ROI
+        (the liver's box + a margin wider than the liver margin) holds all the liver in
+        reach, so the distances to the liver are exact."""
         settings = self.settings
         found = probability > 255 * settings.tumour_threshold  # rint(255 p) > 127.5: p >= 0.5
         tumour = postprocess.clean_tumours(found, roi_liver, spacing_zyx,
-                                           settings.liver_margin_mm, settings.min_lesion_mm3)
+                                           settings.liver_margin_mm, settings.min_lesion_mm3,
+                                           settings.min_share_near_liver)
         if settings.min_lesion_probability <= 0 and settings.max_lesion_contrast_hu is None:
             return tumour
         needs_hu = settings.max_lesion_contrast_hu is not None

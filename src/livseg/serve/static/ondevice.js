@@ -10,7 +10,8 @@
 // The server's lesion rules: tumour where its probability exceeds TUMOUR_THRESHOLD, lesions
 // (26-connected) under MIN_LESION_MM3 or with a mean probability under
 // MIN_LESION_PROBABILITY dropped. Simpler than the server's cascade: no slice smoothing, no
-// hole filling, tumours inside the liver itself (the server allows a 3 mm margin).
+// hole filling, tumours inside the liver itself (the server keeps a lesion whole, parts
+// outside the liver included, when at least half of it lies within 3 mm of the liver).
 "use strict";
 (function () {
   let loaded = null;
