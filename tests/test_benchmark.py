@@ -75,8 +75,23 @@ def test_a_fold_and_the_training_volumes_can_be_scored(lits_folder, tmp_path):
     out = tmp_path / "bench"
     assert main(["benchmark", "--split", str(lits_folder / "split.json"), "--data",
                  str(lits_folder), "--fold", "1", "-o", str(out)]) == 0
-    rows = json.loads((out / "benchmark.json").read_text())["rows"]
-    assert [(r["case"], r["group"]) for r in rows] == [("lits3", "fold 1")]
+    document = json.loads((out / "benchmark.json").read_text())
+    assert [(r["case"], r["group"]) for r in document["rows"]] == [("lits3", "fold 1")]
+    assert document["tta"] is False
+
+
+def test_tta_reaches_the_cascade_and_the_record(lits_folder, tmp_path, monkeypatch):
+    from livseg.infer import Cascade
+
+    seen = []
+    segment = Cascade.segment
+    monkeypatch.setattr(Cascade, "segment", lambda self, *a, **k: seen.append(
+        self.settings.tta) or segment(self, *a, **k))
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--split", str(lits_folder / "split.json"), "--data",
+                 str(lits_folder), "--fold", "1", "--tta", "-o", str(out)]) == 0
+    assert seen == [True] and json.loads((out / "benchmark.json").read_text())["tta"] is True
+    assert "(--tta)" in (out / "benchmark.md").read_text()
 
 
 def test_bad_benchmark_arguments_get_exit_2(lits_folder, tmp_path, capsys):

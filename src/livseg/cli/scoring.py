@@ -104,7 +104,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     import sys
 
     from livseg.benchmark import format_markdown, run_benchmark, split_cases, test_cases
-    from livseg.infer import Cascade
+    from livseg.infer import Cascade, CascadeSettings
     from livseg.io.text import write_json, write_text_atomic
     from livseg.splits import read_split
 
@@ -121,10 +121,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         cases += split_cases(read_split(args.split), args.data, args.subset, args.fold)
     cases += test_cases(args.cases)
     cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-                              int8=shipped_int8(args))
+                              int8=shipped_int8(args), settings=CascadeSettings(tta=args.tta))
     document = run_benchmark(cases, args.out, cascade,
                              log_line=lambda line: print(line, file=sys.stderr))
     document["split"] = None if args.split is None else str(args.split)
+    document["tta"] = args.tta
     markdown = format_markdown(document)
     write_json(args.out / "benchmark.json", document)
     write_text_atomic(args.out / "benchmark.md", markdown)
@@ -161,6 +162,8 @@ def register(commands) -> None:
                            help="folder for benchmark.md, benchmark.json and each case's "
                                 "predict outputs")
     benchmark.add_argument("--overwrite", action="store_true")
+    benchmark.add_argument("--tta", action="store_true",
+                           help="as livseg predict --tta: flip test-time augmentation")
     benchmark.add_argument("--liver-weights", type=Path)
     benchmark.add_argument("--tumour-weights", type=Path)
     add_precision_options(benchmark)
