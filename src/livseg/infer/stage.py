@@ -23,7 +23,7 @@ from livseg.preprocess.context import ContextIndex, context_index, context_reach
 #: Flip test-time augmentation: none and left-right (axes of an (N, C, H, W) batch; negative,
 #: so that they are the same spatial axes of the (N, H, W) probabilities). Adding up-down
 #: made the tumour stage no better on the validation volumes (tumour Dice 0.557 against
-#: 0.560, lesion F1 0.593 against 0.621, the same false lesions) at a third more time.
+#: 0.560, lesion F1 0.593 against 0.621, the same false lesions) for a third run of it.
 TTA_FLIPS = ((), (-1,))
 
 
