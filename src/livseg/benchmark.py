@@ -124,7 +124,7 @@ def run_benchmark(cases: list[BenchmarkCase], out_dir: Path, cascade: Cascade,
             log_line(f"{case.name} ({case.group}): liver Dice {rows[-1]['liver_dice']:.3f}, "
                      f"tumour Dice {rows[-1]['tumour_dice']:.3f}")
     groups = list(dict.fromkeys(row["group"] for row in rows))
-    return {"models": cascade_models(cascade), "rows": rows,
+    return {"models": cascade_models(cascade), "tta": cascade.settings.tta, "rows": rows,
             "summary": {group: summarise([r for r in rows if r["group"] == group])
                         for group in groups}}
 

@@ -125,7 +125,6 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     document = run_benchmark(cases, args.out, cascade,
                              log_line=lambda line: print(line, file=sys.stderr))
     document["split"] = None if args.split is None else str(args.split)
-    document["tta"] = args.tta
     markdown = format_markdown(document)
     write_json(args.out / "benchmark.json", document)
     write_text_atomic(args.out / "benchmark.md", markdown)
