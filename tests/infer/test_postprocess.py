@@ -159,3 +159,26 @@ def test_lesion_candidates_without_the_ct_measure_no_contrast():
                                                  (1.0, 1.0, 1.0))
     assert candidate.contrast_hu is None and candidate.volume_mm3 == 18.0
     assert candidate.mean_probability == pytest.approx(230 / 255)
+
+
+def test_grown_lesions_reach_their_faint_rim_and_no_faint_region_of_their_own():
+    """Hysteresis: a kept lesion grows over the connected voxels above the low threshold
+    (a diagonal neighbour counts); a faint region with no kept lesion in it stays out,
+    and so does a sure lesion the rules dropped (it is not in ``kept``)."""
+    probability = np.zeros((5, 20, 20), np.uint8)
+    probability[1:4, 2:9, 2:9] = 110  # faint rim (0.43)
+    probability[2, 4:7, 4:7] = 230  # sure core (0.9)
+    probability[3, 9, 9] = 110  # touches the rim only diagonally
+    probability[1:4, 12:18, 12:18] = 110  # faint, alone
+    probability[2, 14, 14] = 230  # a sure voxel the rules dropped
+    kept = probability > 255 * 0.6
+    kept[2, 14, 14] = False
+    before = kept.copy()
+    grown = postprocess.grow_lesions(kept, probability, 0.4)
+    np.testing.assert_array_equal(kept, before)  # input untouched
+    expected = np.zeros_like(kept)
+    expected[1:4, 2:9, 2:9] = True
+    expected[3, 9, 9] = True
+    np.testing.assert_array_equal(grown, expected)
+    np.testing.assert_array_equal(postprocess.grow_lesions(kept, probability, 0.5), kept)
+    assert not postprocess.grow_lesions(np.zeros_like(kept), probability, 0.4).any()

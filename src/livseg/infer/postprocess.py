@@ -195,6 +195,23 @@ def keep_lesions(shape: tuple[int, ...], candidates: list[Candidate],
     return mask
 
 
+def grow_lesions(kept: np.ndarray, probability: np.ndarray, low: float) -> np.ndarray:
+    """Hysteresis: the ``kept`` lesions extended over every voxel 26-connected to them where
+    the probability (uint8, 255 = 1) exceeds ``low``. The lesion rules decide which lesions
+    exist (seeded at the higher threshold); this decides how far each reaches, so that a
+    lesion the stage is sure of is not cut at its fainter rim. A region of ``probability >
+    low`` that holds no kept lesion stays out."""
+    region = (probability > 255 * low) | kept
+    box = mask_bbox(region)
+    if box is None or not kept.any():
+        return kept.copy()
+    labels, count = component_labels(region[box.slices], np.ones((3,) * kept.ndim, bool))
+    seeds = np.zeros(count + 1, bool)
+    seeds[np.unique(labels[kept[box.slices]])] = True
+    seeds[0] = False
+    return uncrop(seeds[labels], box, kept.shape, False)
+
+
 def label_map(liver: np.ndarray, tumour: np.ndarray) -> np.ndarray:
     """LiTS labels: 0 background, 1 liver, 2 tumour (tumour wins where both)."""
     out = liver.astype(np.uint8)
