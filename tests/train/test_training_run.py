@@ -101,23 +101,47 @@ def test_a_split_file_decides_the_validation_volumes(tmp_path):
     assert training["recipe"]["split"] == str(split) and training["recipe"]["fold"] == fold
 
 
-def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did():
-    """--init-from a 1-slice checkpoint: the 5-slice network gives the old network's logits
-    whatever its neighbouring slices hold, so fine-tuning starts where the old one stood."""
+@pytest.mark.parametrize("grown_k", [3, 5])
+def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did(grown_k):
+    """--init-from a 1-slice checkpoint: the 3- or 5-slice network gives the old network's
+    logits whatever its neighbouring slices hold, so fine-tuning starts where the old one
+    stood."""
     from livseg.models import build_model
     from livseg.train.checkpoint import load_matching_weights
 
     shipped = SHIPPED_LIVER
     old, description = load_model(shipped)
-    arguments = {**description["architecture"], "in_channels": 5}
+    arguments = {**description["architecture"], "in_channels": grown_k}
     grown = build_model(arguments.pop("name"), **arguments)
     loaded, total = load_matching_weights(grown, shipped)
     assert loaded == total
     middle = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
-    neighbours = torch.rand(2, 5, 64, 64, generator=torch.Generator().manual_seed(1))
-    neighbours[:, 2:3] = middle
+    neighbours = torch.rand(2, grown_k, 64, 64, generator=torch.Generator().manual_seed(1))
+    neighbours[:, grown_k // 2:grown_k // 2 + 1] = middle
     with torch.no_grad():
         torch.testing.assert_close(grown.eval()(neighbours), old.eval()(middle),
                                    atol=1e-4, rtol=1e-4)
+
+
+def test_a_5_slice_network_started_from_the_3_slice_tumour_stage_answers_as_it_did():
+    """--init-from the shipped 3-slice tumour stage: the 5-slice network sees the old
+    network's three slices in its middle and gives its logits whatever the two outer
+    slices hold."""
+    from livseg.models import build_model
+    from livseg.train.checkpoint import load_matching_weights
+
+    shipped = SHIPPED_LIVER.with_name("tumour_mobileunet.pt")
+    old, description = load_model(shipped)
+    assert description["input"]["in_channels"] == 3
+    arguments = {**description["architecture"], "in_channels": 5}
+    grown = build_model(arguments.pop("name"), **arguments)
+    loaded, total = load_matching_weights(grown, shipped)
+    assert loaded == total
+    three = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    five = torch.rand(2, 5, 64, 64, generator=torch.Generator().manual_seed(1))
+    five[:, 1:4] = three
+    with torch.no_grad():
+        torch.testing.assert_close(grown.eval()(five), old.eval()(three), atol=1e-4, rtol=1e-4)
+
 
 

@@ -13,10 +13,12 @@ from livseg.models.checkpoint import read_checkpoint
 def load_matching_weights(model: nn.Module, path: Path) -> tuple[int, int]:
     """Copy every tensor of a checkpoint whose name and shape match (transfer learning).
 
-    A single-slice network's input layers start a 2.5D one (k input slices): per-channel
-    tensors (the stem's depthwise kernel and its norm) are repeated for every slice, and
-    the convolution that mixes the slices takes the middle one with the neighbours at zero,
-    so the new network begins as exactly the old one and learns what the neighbours add."""
+    A network of fewer input slices (1, or an odd k) starts one of more (2.5D, an odd k'
+    > k): its slices are the new one's middle ones. Per-slice tensors (the stem's depthwise
+    kernel and its norm) are copied there and repeated outwards from the outermost old
+    slice, and the convolution that mixes the slices takes the old slices' weights with the
+    new outer slices at zero, so the new network begins as exactly the old one and learns
+    what the farther neighbours add."""
     source = read_checkpoint(path)["model_state"]
     target = model.state_dict()
     matching = {k: v for k, v in source.items() if k in target and target[k].shape == v.shape}
@@ -29,17 +31,23 @@ def load_matching_weights(model: nn.Module, path: Path) -> tuple[int, int]:
 
 
 def _inflated(weights: torch.Tensor, wanted: torch.Tensor | None) -> torch.Tensor | None:
-    """``weights`` of one input slice grown to ``wanted``'s k slices, or None."""
+    """``weights`` of k input slices grown to ``wanted``'s k' > k slices (both odd), or
+    None when the two differ otherwise."""
     if wanted is None or weights.ndim != wanted.ndim or weights.ndim == 0:
         return None
     differ = [axis for axis in range(weights.ndim) if weights.shape[axis] != wanted.shape[axis]]
-    if len(differ) != 1 or weights.shape[differ[0]] != 1 or wanted.shape[differ[0]] % 2 == 0:
+    if len(differ) != 1:
         return None
-    axis, k = differ[0], wanted.shape[differ[0]]
-    if axis == 0:  # one value per input slice: the same for each
-        return weights.expand_as(wanted).clone()
-    if axis == 1 and weights.ndim == 4:  # mixes the slices: the middle one only
+    axis = differ[0]
+    k, grown_k = weights.shape[axis], wanted.shape[axis]
+    if k % 2 == 0 or grown_k % 2 == 0 or grown_k < k:
+        return None
+    pad = (grown_k - k) // 2
+    if axis == 0:  # one value per input slice: the outermost old ones repeated outwards
+        index = torch.clamp(torch.arange(grown_k) - pad, 0, k - 1)
+        return weights[index].clone()
+    if axis == 1 and weights.ndim == 4:  # mixes the slices: the old ones, the new at zero
         grown = torch.zeros_like(wanted)
-        grown[:, k // 2] = weights[:, 0]
+        grown[:, pad:pad + k] = weights
         return grown
     return None
