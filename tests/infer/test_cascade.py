@@ -161,6 +161,28 @@ def test_a_2_5d_stage_sees_its_neighbours_in_mm_across_batch_edges(batch_size):
     assert np.flatnonzero(thin.any(axis=(1, 2)))[-1] == 18 - 8
 
 
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_the_network_runs_once_per_slice_and_not_on_the_neighbours_it_is_given(batch_size):
+    """A 2.5D stage gets the slices its inputs reach beyond each batch, as context only:
+    the network sees each slice of the box once, and the answer is the one of a single
+    batch holding the whole box."""
+    _, expected = block_volume(direction=DIRECTIONS["identity"])
+    hu = np.where(expected == 2, TUMOUR_HU, np.where(expected == 1, LIVER_HU, -100.0))
+    stage = threshold_stage("tumour", in_channels=5, context_mm=5.0, channel=4)
+    seen = []
+    logits = stage.runner.logits
+    stage.runner.logits = lambda batch: seen.append(len(batch)) or logits(batch)
+    cascade = Cascade(stage, stage, CascadeSettings(batch_size=batch_size))
+    probability = cascade.tumour_probability(hu.astype(np.float32), (2.5, 1.0, 1.0))
+    assert sum(seen) == len(hu)
+    whole = Cascade(stage, stage, CascadeSettings(batch_size=len(hu)))
+    np.testing.assert_array_equal(probability,
+                                  whole.tumour_probability(hu.astype(np.float32),
+                                                           (2.5, 1.0, 1.0)))
+    shifted = expected[np.minimum(np.arange(len(expected)) + 4, len(expected) - 1)] == 2
+    assert _dice(probability > 127, shifted) > 0.97
+
+
 def test_liver_smoothing_is_a_distance_in_mm_whatever_the_slice_spacing():
     from livseg.infer.cascade import smoothing_slices
 

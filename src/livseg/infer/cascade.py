@@ -345,9 +345,10 @@ class Cascade:
         for start in range(0, len(hu), batch):
             low, high = max(0, start - reach), min(len(hu), start + batch + reach)
             block = resize_in_plane(hu[low:high], size, is_label=False)
-            probability = stage.probability(block, slice_mm=slice_mm, batch_size=batch,
-                                             tta=self.settings.tta)
             stop = min(start + batch, len(hu))
-            yield start, stop, probability[start - low: stop - low]
+            # the network runs on the batch's own slices; the others are only their context
+            yield start, stop, stage.probability(block, slice_mm=slice_mm, batch_size=batch,
+                                                 tta=self.settings.tta,
+                                                 rows=slice(start - low, stop - low))
             if progress:
                 progress(step, stop / len(hu))

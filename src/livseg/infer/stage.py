@@ -132,18 +132,22 @@ class Stage:
 
     def probability(self, slices_hu: np.ndarray, *, slice_mm: float | None = None,
                     batch_size: int = 16, tta: bool = False,
-                    progress: Callable[[int], None] | None = None) -> np.ndarray:
+                    progress: Callable[[int], None] | None = None,
+                    rows: slice | None = None) -> np.ndarray:
         """(Z, H, W) consecutive HU slices, ``slice_mm`` apart -> (Z, H, W) float32
-        probability of the stage's foreground."""
+        probability of the stage's foreground; with ``rows``, of those slices only (the
+        others are there as their 2.5D neighbours, and the network does not run on them)."""
         images = hu_window(slices_hu, *self.window)
         context = self.context(len(images), slice_mm)
-        out = np.empty(slices_hu.shape, np.float32)
-        for start in range(0, len(images), batch_size):
-            rows = np.arange(start, min(start + batch_size, len(images)))
-            stack = context.stack(images, rows)
-            out[rows] = self._forward(np.ascontiguousarray(stack, np.float32), tta)
+        wanted = np.arange(len(images))[slice(None) if rows is None else rows]
+        out = np.empty((len(wanted), *slices_hu.shape[1:]), np.float32)
+        for first in range(0, len(wanted), batch_size):
+            batch = wanted[first:first + batch_size]
+            stack = context.stack(images, batch)
+            out[first:first + len(batch)] = self._forward(
+                np.ascontiguousarray(stack, np.float32), tta)
             if progress:
-                progress(len(rows))
+                progress(len(batch))
         return out
 
     def _forward(self, batch: np.ndarray, tta: bool) -> np.ndarray:
