@@ -77,10 +77,12 @@ def test_a_fold_and_the_training_volumes_can_be_scored(lits_folder, tmp_path):
                  str(lits_folder), "--fold", "1", "-o", str(out)]) == 0
     document = json.loads((out / "benchmark.json").read_text())
     assert [(r["case"], r["group"]) for r in document["rows"]] == [("lits3", "fold 1")]
-    assert document["tta"] is False
+    assert document["tta"] is True  # the default, as in livseg predict
 
 
-def test_tta_reaches_the_cascade_and_the_record(lits_folder, tmp_path, monkeypatch):
+@pytest.mark.parametrize(("option", "tta"), [([], True), (["--no-tta"], False)])
+def test_tta_reaches_the_cascade_and_the_record(lits_folder, tmp_path, monkeypatch, option,
+                                                tta):
     from livseg.infer import Cascade
 
     seen = []
@@ -89,9 +91,9 @@ def test_tta_reaches_the_cascade_and_the_record(lits_folder, tmp_path, monkeypat
         self.settings.tta) or segment(self, *a, **k))
     out = tmp_path / "bench"
     assert main(["benchmark", "--split", str(lits_folder / "split.json"), "--data",
-                 str(lits_folder), "--fold", "1", "--tta", "-o", str(out)]) == 0
-    assert seen == [True] and json.loads((out / "benchmark.json").read_text())["tta"] is True
-    assert "(--tta)" in (out / "benchmark.md").read_text()
+                 str(lits_folder), "--fold", "1", *option, "-o", str(out)]) == 0
+    assert seen == [tta] and json.loads((out / "benchmark.json").read_text())["tta"] is tta
+    assert ("(--no-tta)" in (out / "benchmark.md").read_text()) is not tta
 
 
 def test_bad_benchmark_arguments_get_exit_2(lits_folder, tmp_path, capsys):
@@ -118,12 +120,13 @@ GOLDEN_VALIDATION = ("lits0", "lits22", "lits47")
 def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(tmp_path):
     """A golden test of the shipped weights through the whole cascade on real CT: three
     validation volumes of the split, the expert-labelled test case ircad07 and lits_small.
-    Measured 2026-11-30 19:10 UTC with the default models (int8 liver stage, float32 1.2 mm
-    tumour stage, lesions kept whole when half of them lies near the liver; MODEL_CARD;
-    update both with the weights or the rules): liver Dice lits0 0.970, lits22 0.947,
-    lits47 0.965, ircad07 0.904, lits_small 0.848; tumour Dice lits0 0.410, lits22 0.775,
-    lits_small 0.457; lesion F1 at IoU > 0.5 lits0 0.308, lits22 0.667; false lesions
-    lits47 0, ircad07 4. Each bound sits 0.01-0.02 below (or a lesion above)."""
+    Measured 2026-11-30 21:20 UTC with the default models and settings (int8 liver stage,
+    float32 1.2 mm tumour stage with its left-right flip averaged in, lesions kept whole
+    when half of them lies near the liver; MODEL_CARD; update both with the weights or the
+    rules): liver Dice lits0 0.970, lits22 0.946, lits47 0.965, ircad07 0.907, lits_small
+    0.848; tumour Dice lits0 0.484, lits22 0.793, lits_small 0.476; lesion F1 at IoU > 0.5
+    lits0 0.333 (2 lesions found), lits22 1.0; false lesions lits47 0, ircad07 1. Each
+    bound sits 0.01-0.02 below (or a lesion beyond)."""
     shipped = json.loads(SPLIT.read_text())
     assert set(GOLDEN_VALIDATION) <= set(shipped["validation"])
     split = tmp_path / "split.json"
@@ -138,11 +141,11 @@ def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(tmp_pa
     tumour = {case: row["tumour_dice"] for case, row in rows.items()}
     assert liver["lits0"] > 0.955 and liver["lits22"] > 0.93 and liver["lits47"] > 0.95
     assert liver["ircad07"] > 0.89 and liver["lits_small"] > 0.83
-    assert tumour["lits0"] > 0.39 and tumour["lits22"] > 0.755 and tumour["lits_small"] > 0.44
-    assert rows["lits0"]["f1_iou50"] >= 0.3 and rows["lits0"]["n_predicted"] >= 3
+    assert tumour["lits0"] > 0.465 and tumour["lits22"] > 0.775 and tumour["lits_small"] > 0.46
+    assert rows["lits0"]["f1_iou50"] >= 0.3 and rows["lits0"]["n_predicted"] >= 2
     assert rows["lits22"]["f1_iou50"] > 0.6  # its tumour, half outside the liver mask, whole
     assert rows["lits47"]["false_lesions"] == 0
-    assert rows["ircad07"]["false_lesions"] <= 5
+    assert rows["ircad07"]["false_lesions"] <= 2
 
 
 @pytest.mark.parametrize("case", ["totalseg_ct_sm", "lits_small"])

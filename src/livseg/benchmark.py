@@ -153,7 +153,8 @@ def format_markdown(document: dict) -> str:
                       "tumour-free volumes).", ""]
     models = ", ".join(f"{m['stage']} {Path(m['file']).name} ({m['sha256'][:12]})"
                        for m in document["models"])
-    tta = " Flip test-time augmentation (--tta)." if document.get("tta") else ""
+    tta = (" Flip test-time augmentation." if document.get("tta") else
+           " Without test-time augmentation (--no-tta).")
     return "\n".join(lines + [f"Models: {models}.{tta}", ""])
 
 

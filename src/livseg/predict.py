@@ -39,7 +39,7 @@ OUTPUT_FILES = ("segmentation.nii.gz", "report.json", "overlay.png")  # always w
 OPTIONAL_FILES = ("segmentation.dcm",)  # on request; also never overwritten silently
 
 
-def segment(volume: Volume, *, tta: bool = False, device: str = "cpu", backend: str = "auto",
+def segment(volume: Volume, *, tta: bool = True, device: str = "cpu", backend: str = "auto",
             cascade: Cascade | None = None) -> CascadeResult:
     """Liver and tumour label map (0/1/2) of a CT ``volume``, on its own grid.
 

@@ -41,9 +41,9 @@ def test_cascade_finds_the_blocks_on_the_input_grid(direction, pixel_mm):
 
 def test_flip_tta_keeps_a_symmetric_answer():
     volume, expected = block_volume()
-    plain = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(volume)
-    tta = Cascade(threshold_stage("liver"), threshold_stage("tumour"),
-                  CascadeSettings(tta=True)).segment(volume)
+    plain = Cascade(threshold_stage("liver"), threshold_stage("tumour"),
+                    CascadeSettings(tta=False)).segment(volume)
+    tta = Cascade(threshold_stage("liver"), threshold_stage("tumour")).segment(volume)  # default
     assert _dice(tta.labels.array == 2, plain.labels.array == 2) > 0.95
 
 
@@ -172,10 +172,10 @@ def test_the_network_runs_once_per_slice_and_not_on_the_neighbours_it_is_given(b
     seen = []
     logits = stage.runner.logits
     stage.runner.logits = lambda batch: seen.append(len(batch)) or logits(batch)
-    cascade = Cascade(stage, stage, CascadeSettings(batch_size=batch_size))
+    cascade = Cascade(stage, stage, CascadeSettings(batch_size=batch_size, tta=False))
     probability = cascade.tumour_probability(hu.astype(np.float32), (2.5, 1.0, 1.0))
     assert sum(seen) == len(hu)
-    whole = Cascade(stage, stage, CascadeSettings(batch_size=len(hu)))
+    whole = Cascade(stage, stage, CascadeSettings(batch_size=len(hu), tta=False))
     np.testing.assert_array_equal(probability,
                                   whole.tumour_probability(hu.astype(np.float32),
                                                            (2.5, 1.0, 1.0)))
@@ -202,3 +202,6 @@ def test_the_predict_options_default_to_the_cascade_settings():
     assert f"default {settings.min_lesion_mm3:g})" in help_text
     assert f"default {settings.tumour_threshold:g})" in help_text
     assert f"default {settings.min_lesion_probability:g})" in help_text
+    parser = build_parser()
+    assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out"]).tta is settings.tta is True
+    assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out", "--no-tta"]).tta is False

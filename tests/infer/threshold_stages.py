@@ -41,7 +41,11 @@ def threshold_stage(stage: str, pixel_mm: float | None = None, in_channels: int 
                    "input": {"window_hu": [0.0, 255.0], "size": [64, 64],
                              "in_channels": in_channels, "pixel_mm": pixel_mm,
                              "context_mm": context_mm},
-                   "validation": {"dice": None}}
+                   "validation": {"dice": None},
+                   # trained as the shipped stages were: the liver stage without flips
+                   # (so test-time augmentation leaves it alone), the tumour stage with them
+                   "training": {"recipe": {"flip_probability": 0.0 if stage == "liver"
+                                           else 0.5}}}
     return Stage(TorchRunner(Threshold(low, high, channel)), description,
                  f"{stage}-threshold", "0" * 64)
 

@@ -161,8 +161,8 @@ def register(commands) -> None:
                            help="folder for benchmark.md, benchmark.json and each case's "
                                 "predict outputs")
     benchmark.add_argument("--overwrite", action="store_true")
-    benchmark.add_argument("--tta", action="store_true",
-                           help="as livseg predict --tta: flip test-time augmentation")
+    benchmark.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                           help="as livseg predict: flip test-time augmentation (default on)")
     benchmark.add_argument("--liver-weights", type=Path)
     benchmark.add_argument("--tumour-weights", type=Path)
     add_precision_options(benchmark)

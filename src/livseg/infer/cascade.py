@@ -53,7 +53,9 @@ MIRROR_RATIO = 1.5
 
 @dataclass(frozen=True)
 class CascadeSettings:
-    tta: bool = False
+    # flip test-time augmentation (each stage with the flips it was trained with): chosen
+    # on the split's validation volumes (docs/benchmark_lits_vol256.md)
+    tta: bool = True
     batch_size: int = 8  # measured fastest on 2 CPU cores (larger batches: slower)
     roi_margin_mm: float = 10.0  # must exceed liver_margin_mm
     liver_margin_mm: float = 3.0  # "near the liver": within this distance of its mask
