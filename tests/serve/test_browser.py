@@ -105,6 +105,7 @@ def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, bro
     page.wait_for_function("window.livseg.state === 'on-device done'", timeout=120_000)
     result = page.evaluate("window.livseg.onDevice")
     assert result["slices"] == 10 and result["liverVoxels"] > 0
+    assert result["tumourPasses"] == 2  # the tumour stage and its left-right flip, as --tta
     assert 0 <= result["tumourVoxels"] < result["liverVoxels"]
     assert result["lesions"] >= 0 and (result["lesions"] == 0) == (result["tumourVoxels"] == 0)
     if result["lesions"]:  # the server's size rule held in the page

@@ -197,7 +197,7 @@
 
     // tumour stage on the liver's box plus 10 mm, at the network's pixel size
     const tumour = new Uint8Array(nx * ny * nz), tumourProbability = new Uint8Array(nx * ny * nz);
-    let tumourVoxels = 0, lesions = 0, smallestLesionMm3 = null;
+    let tumourVoxels = 0, lesions = 0, smallestLesionMm3 = null, tumourPasses = 0;
     if (liverVoxels) {
       let [z0, z1, r0, r1, c0, c1] = [nz, -1, ny, -1, nx, -1];
       for (let i = 0; i < liver.length; i++) {
@@ -221,35 +221,54 @@
       // the box's slices and clamped to them, as livseg.preprocess.context does
       const k = tumourNet.description.input.in_channels || 1;
       const step = tumourNet.description.input.context_mm;
-      const planes = new Map();  // slice -> its prepared (ph x pw) plane
-      const plane = (z) => {
-        if (!planes.has(z)) {
+      // flip test-time augmentation, as livseg.infer.Stage.tta_flips: a stage trained with
+      // flips also sees its slices mirrored left-right (mirrored before the padding, as the
+      // server does), and the two answers are averaged
+      const recipe = ((tumourNet.description.checkpoint || {}).training || {}).recipe || {};
+      const flips = recipe.augment !== false && (recipe.flip_probability ?? 0.5) > 0
+        ? [false, true] : [false];
+      tumourPasses = flips.length;
+      const planes = new Map();  // slice (and mirrored or not) -> its prepared (ph x pw) plane
+      const mirrored = new Float32Array(th * tw);
+      const plane = (z, flip) => {
+        const key = 2 * z + (flip ? 1 : 0);
+        if (!planes.has(key)) {
           for (let r = 0; r < h; r++) {
             for (let c = 0; c < w; c++) {
               crop[r * w + c] = scaled(tumourNet.description, hu[z * nx * ny + (r0 + r) * nx + c0 + c]);
             }
           }
           resize(crop, h, w, th, tw, small, 0);
+          if (flip) {
+            for (let r = 0; r < th; r++) for (let c = 0; c < tw; c++) mirrored[r * tw + c] = small[r * tw + tw - 1 - c];
+          }
           const prepared = new Float32Array(ph * pw);
-          padEdge(small, th, tw, ph, pw, prepared, 0);
-          planes.set(z, prepared);
+          padEdge(flip ? mirrored : small, th, tw, ph, pw, prepared, 0);
+          planes.set(key, prepared);
         }
-        return planes.get(z);
+        return planes.get(key);
       };
       const reach = step ? Math.ceil(((k - 1) / 2) * step / sz) : (k - 1) / 2;
       for (let z = z0; z <= z1; z++) {
-        const input = new Float32Array(k * ph * pw);
-        for (let j = 0; j < k; j++) {
-          const offset = j - (k - 1) / 2;
-          const at = Math.min(Math.max(z + (step ? offset * step / sz : offset), z0), z1);
-          const lo = Math.floor(at), hi = Math.min(lo + 1, z1), share = at - lo;
-          const a = plane(lo), b = plane(hi);
-          for (let i = 0; i < ph * pw; i++) input[j * ph * pw + i] = a[i] * (1 - share) + b[i] * share;
+        cropped.fill(0);
+        for (const flip of flips) {
+          const input = new Float32Array(k * ph * pw);
+          for (let j = 0; j < k; j++) {
+            const offset = j - (k - 1) / 2;
+            const at = Math.min(Math.max(z + (step ? offset * step / sz : offset), z0), z1);
+            const lo = Math.floor(at), hi = Math.min(lo + 1, z1), share = at - lo;
+            const a = plane(lo, flip), b = plane(hi, flip);
+            for (let i = 0; i < ph * pw; i++) input[j * ph * pw + i] = a[i] * (1 - share) + b[i] * share;
+          }
+          const logits = await run(tumourNet, input, 1, ph, pw, k);
+          foreground(logits, 0, ph, pw, p);
+          for (let r = 0; r < th; r++) {
+            for (let c = 0; c < tw; c++) {
+              cropped[r * tw + c] += p[r * pw + (flip ? tw - 1 - c : c)] / flips.length;
+            }
+          }
         }
-        for (const key of planes.keys()) if (key < z - reach - 1) planes.delete(key);
-        const logits = await run(tumourNet, input, 1, ph, pw, k);
-        foreground(logits, 0, ph, pw, p);
-        for (let r = 0; r < th; r++) for (let c = 0; c < tw; c++) cropped[r * tw + c] = p[r * pw + c];
+        for (const key of planes.keys()) if (key < 2 * (z - reach - 1)) planes.delete(key);
         resize(cropped, th, tw, h, w, up, 0);
         for (let r = 0; r < h; r++) {
           for (let c = 0; c < w; c++) {
@@ -282,7 +301,8 @@
     const totalMs = performance.now() - started, voxelMl = sx * sy * sz / 1000;
     window.livseg.onDevice = { slices: nz, networkMsPerSlice: networkMs / networkSlices, totalMs,
                                threads: ort.env.wasm.numThreads,
-                               liverVoxels, tumourVoxels, lesions, smallestLesionMm3 };
+                               liverVoxels, tumourVoxels, lesions, smallestLesionMm3,
+                               tumourPasses };
     say(`on-device: liver ${(liverVoxels * voxelMl).toFixed(1)} ml, tumour ` +
         `${(tumourVoxels * voxelMl).toFixed(1)} ml in ${lesions} lesion(s); ${nz} slices in ` +
         `${(totalMs / 1000).toFixed(1)} s (${(networkMs / networkSlices).toFixed(1)} ms per ` +
