@@ -149,6 +149,7 @@ def test_the_on_device_lesion_rules_are_the_servers():
     settings = CascadeSettings()
     for name, value in (("TUMOUR_THRESHOLD", settings.tumour_threshold),
                         ("MIN_LESION_MM3", settings.min_lesion_mm3),
-                        ("MIN_LESION_PROBABILITY", settings.min_lesion_probability)):
+                        ("MIN_LESION_PROBABILITY", settings.min_lesion_probability),
+                        ("LIVER_SMOOTHING_MM", settings.liver_smoothing_mm)):
         found = re.search(rf"\b{name} = ([0-9.]+)", script)
         assert found and float(found.group(1)) == value, name

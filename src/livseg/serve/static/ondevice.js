@@ -17,6 +17,7 @@
   let loaded = null;
   // livseg.infer.cascade.CascadeSettings (tests/serve/test_browser.py keeps them equal)
   const TUMOUR_THRESHOLD = 0.6, MIN_LESION_MM3 = 100, MIN_LESION_PROBABILITY = 0.8;
+  const LIVER_SMOOTHING_MM = 8;
 
   function models() {
     if (!loaded) {
@@ -176,6 +177,7 @@
     const [H, W] = liverNet.description.input.size;
     const liver = new Uint8Array(nx * ny * nz), slice = new Float32Array(nx * ny);
     const back = new Float32Array(nx * ny), probability = new Float32Array(H * W);
+    const small = new Float32Array(nz * H * W);  // the stage's probabilities at its size
     const batch = 4;
     for (let z0 = 0; z0 < nz; z0 += batch) {
       const n = Math.min(batch, nz - z0), input = new Float32Array(n * H * W);
@@ -185,13 +187,23 @@
         resize(slice, ny, nx, H, W, input, k * H * W);
       }
       const logits = await run(liverNet, input, n, H, W);
-      for (let k = 0; k < n; k++) {
-        resize(foreground(logits, k, H, W, probability), H, W, ny, nx, back, 0);
-        const plane = (z0 + k) * nx * ny;
-        for (let i = 0; i < nx * ny; i++) liver[plane + i] = back[i] > 0.5 ? 1 : 0;
-      }
+      for (let k = 0; k < n; k++) small.set(foreground(logits, k, H, W, probability), (z0 + k) * H * W);
       say(`on-device liver stage: slice ${z0 + n} of ${nz}`, 0.8 * (z0 + n) / nz);
       await new Promise((resolve) => setTimeout(resolve, 0));  // let the page repaint
+    }
+    // averaged across slices over LIVER_SMOOTHING_MM (an odd number of slices, the edge
+    // slices repeated), as livseg.infer.cascade.smoothing_slices and the server do, then
+    // resized back and thresholded
+    const span = sz > 0 ? Math.round(LIVER_SMOOTHING_MM / sz) | 1 : 3, half = (span - 1) / 2;
+    for (let z = 0; z < nz; z++) {
+      probability.fill(0);
+      for (let d = -half; d <= half; d++) {
+        const from = Math.min(Math.max(z + d, 0), nz - 1) * H * W;
+        for (let i = 0; i < H * W; i++) probability[i] += small[from + i] / span;
+      }
+      resize(probability, H, W, ny, nx, back, 0);
+      const plane = z * nx * ny;
+      for (let i = 0; i < nx * ny; i++) liver[plane + i] = back[i] > 0.5 ? 1 : 0;
     }
     const liverVoxels = keepLargest(liver, nx, ny, nz);
 
