@@ -150,6 +150,8 @@ def test_the_on_device_lesion_rules_are_the_servers():
     for name, value in (("TUMOUR_THRESHOLD", settings.tumour_threshold),
                         ("MIN_LESION_MM3", settings.min_lesion_mm3),
                         ("MIN_LESION_PROBABILITY", settings.min_lesion_probability),
-                        ("LIVER_SMOOTHING_MM", settings.liver_smoothing_mm)):
+                        ("LIVER_SMOOTHING_MM", settings.liver_smoothing_mm),
+                        ("LIVER_MARGIN_MM", settings.liver_margin_mm),
+                        ("MIN_SHARE_NEAR_LIVER", settings.min_share_near_liver)):
         found = re.search(rf"\b{name} = ([0-9.]+)", script)
         assert found and float(found.group(1)) == value, name

@@ -17,7 +17,7 @@
   let loaded = null;
   // livseg.infer.cascade.CascadeSettings (tests/serve/test_browser.py keeps them equal)
   const TUMOUR_THRESHOLD = 0.6, MIN_LESION_MM3 = 100, MIN_LESION_PROBABILITY = 0.8;
-  const LIVER_SMOOTHING_MM = 8;
+  const LIVER_SMOOTHING_MM = 8, LIVER_MARGIN_MM = 3, MIN_SHARE_NEAR_LIVER = 0.5;
 
   function models() {
     if (!loaded) {
@@ -89,27 +89,55 @@
     return best ? sizes[best] : 0;
   }
 
-  // the server's lesion rules on the tumour probability (uint8, 255 = 1) inside the liver:
-  // the tumour mask, in place, and its lesions' count and smallest volume
-  function lesionRules(probability, tumour, nx, ny, nz, voxelMm3) {
+  // whether voxel i lies within LIVER_MARGIN_MM (Euclidean, in mm) of a voxel of the liver
+  function nearLiver(liver, i, nx, ny, nz, offsets) {
+    if (liver[i]) return true;
+    const x = i % nx, y = ((i - x) / nx) % ny, z = Math.floor(i / (nx * ny));
+    for (const [dx, dy, dz] of offsets) {
+      const X = x + dx, Y = y + dy, Z = z + dz;
+      if (X < 0 || Y < 0 || Z < 0 || X >= nx || Y >= ny || Z >= nz) continue;
+      if (liver[i + dx + dy * nx + dz * nx * ny]) return true;
+    }
+    return false;
+  }
+
+  // the server's lesion rules (livseg.infer.cascade.Cascade.lesions) on the tumour
+  // probability (uint8, 255 = 1): a 26-connected lesion is kept whole when at least
+  // MIN_SHARE_NEAR_LIVER of it lies within LIVER_MARGIN_MM of the liver, it holds
+  // MIN_LESION_MM3 and its mean probability reaches MIN_LESION_PROBABILITY. The tumour
+  // mask, in place, and the lesions' count, smallest volume and voxels outside the liver
+  function lesionRules(probability, tumour, liver, nx, ny, nz, [sx, sy, sz]) {
+    const voxelMm3 = sx * sy * sz, offsets = [];
+    const [rx, ry, rz] = [sx, sy, sz].map((s) => Math.floor(LIVER_MARGIN_MM / s + 1e-9));
+    for (let dz = -rz; dz <= rz; dz++) for (let dy = -ry; dy <= ry; dy++) for (let dx = -rx; dx <= rx; dx++) {
+      const mm2 = (dx * sx) ** 2 + (dy * sy) ** 2 + (dz * sz) ** 2;
+      if (mm2 > 0 && mm2 <= LIVER_MARGIN_MM ** 2 * (1 + 1e-9)) offsets.push([dx, dy, dz, mm2]);
+    }
+    offsets.sort((a, b) => a[3] - b[3]);  // the nearest first: most answers come early
     for (let i = 0; i < tumour.length; i++) {
       tumour[i] = probability[i] > 255 * TUMOUR_THRESHOLD ? 1 : 0;
     }
     const { label, sizes } = components(tumour, nx, ny, nz, true);
-    const sums = new Float64Array(sizes.length);
-    for (let i = 0; i < tumour.length; i++) if (label[i]) sums[label[i]] += probability[i];
-    const keep = sizes.map((size, l) => l > 0 && size * voxelMm3 >= MIN_LESION_MM3 &&
+    const sums = new Float64Array(sizes.length), near = new Float64Array(sizes.length);
+    for (let i = 0; i < tumour.length; i++) {
+      if (!label[i]) continue;
+      sums[label[i]] += probability[i];
+      if (nearLiver(liver, i, nx, ny, nz, offsets)) near[label[i]] += 1;
+    }
+    const keep = sizes.map((size, l) => l > 0 && near[l] >= MIN_SHARE_NEAR_LIVER * size &&
+                                        size * voxelMm3 >= MIN_LESION_MM3 &&
                                         sums[l] / size / 255 >= MIN_LESION_PROBABILITY);
-    let voxels = 0, smallestMm3 = null;
+    let voxels = 0, smallestMm3 = null, outsideLiver = 0;
     for (let i = 0; i < tumour.length; i++) {
       tumour[i] = keep[label[i]] ? 1 : 0;
       voxels += tumour[i];
+      if (tumour[i] && !liver[i]) outsideLiver++;
     }
     const kept = sizes.filter((size, l) => keep[l]);
     for (const size of kept) {
       smallestMm3 = smallestMm3 === null ? size * voxelMm3 : Math.min(smallestMm3, size * voxelMm3);
     }
-    return { voxels, lesions: kept.length, smallestMm3 };
+    return { voxels, lesions: kept.length, smallestMm3, outsideLiver };
   }
 
   function axisWeights(nIn, nOut) {
@@ -205,7 +233,7 @@
       const plane = z * nx * ny;
       for (let i = 0; i < nx * ny; i++) liver[plane + i] = back[i] > 0.5 ? 1 : 0;
     }
-    const liverVoxels = keepLargest(liver, nx, ny, nz);
+    let liverVoxels = keepLargest(liver, nx, ny, nz);
 
     // tumour stage on the liver's box plus 10 mm, at the network's pixel size
     const tumour = new Uint8Array(nx * ny * nz), tumourProbability = new Uint8Array(nx * ny * nz);
@@ -285,15 +313,17 @@
         for (let r = 0; r < h; r++) {
           for (let c = 0; c < w; c++) {
             const i = z * nx * ny + (r0 + r) * nx + c0 + c;
-            if (liver[i]) tumourProbability[i] = Math.round(Math.min(Math.max(up[r * w + c], 0), 1) * 255);
+            tumourProbability[i] = Math.round(Math.min(Math.max(up[r * w + c], 0), 1) * 255);
           }
         }
         say(`on-device tumour stage: slice ${z - z0 + 1} of ${z1 - z0 + 1}`,
             0.8 + 0.2 * (z - z0 + 1) / (z1 - z0 + 1));
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      ({ voxels: tumourVoxels, lesions, smallestMm3: smallestLesionMm3 } =
-        lesionRules(tumourProbability, tumour, nx, ny, nz, sx * sy * sz));
+      let outsideLiver;
+      ({ voxels: tumourVoxels, lesions, smallestMm3: smallestLesionMm3, outsideLiver } =
+        lesionRules(tumourProbability, tumour, liver, nx, ny, nz, [sx, sy, sz]));
+      liverVoxels += outsideLiver;  // the liver includes its tumours, as on the server
     }
 
     // into NiiVue's drawing (RAS order): 2 green liver, 1 red tumour
