@@ -4,14 +4,15 @@
 // the canonical orientation (patient's right on the image's left, anterior at the top), HU
 // clipped to the window and scaled to [0, 1], resized with bilinear interpolation at pixel
 // centres (as livseg.preprocess.resize_in_plane), padded by edge replication to the size
-// multiple. Liver stage on every slice at 256x256, its largest 6-connected component kept;
-// tumour stage on the liver's box plus 10 mm at 1.5 mm pixels, tumours kept inside the
-// liver; a 2.5D tumour stage gets its neighbouring slices as the server gives them.
-// The server's lesion rules: tumour where its probability exceeds TUMOUR_THRESHOLD, lesions
-// (26-connected) under MIN_LESION_MM3 or with a mean probability under
-// MIN_LESION_PROBABILITY dropped. Simpler than the server's cascade: no slice smoothing, no
-// hole filling, tumours inside the liver itself (the server keeps a lesion whole, parts
-// outside the liver included, when at least half of it lies within 3 mm of the liver).
+// multiple. Liver stage on every slice at 256x256, its probabilities averaged across slices
+// over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
+// liver's box plus 10 mm at the pixel size its JSON gives, averaged with its left-right flip
+// when it was trained with flips; a 2.5D tumour stage gets its neighbouring slices as the
+// server gives them. The server's lesion rules: tumour where its probability exceeds
+// TUMOUR_THRESHOLD; each 26-connected lesion kept whole when MIN_SHARE_NEAR_LIVER of it lies
+// within LIVER_MARGIN_MM of the liver, dropped otherwise, and dropped under MIN_LESION_MM3
+// or with a mean probability under MIN_LESION_PROBABILITY. Simpler than the server's
+// cascade: no cheap pass, no orientation check, no hole filling.
 "use strict";
 (function () {
   let loaded = null;
