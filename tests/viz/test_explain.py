@@ -8,7 +8,7 @@ import torch
 from livseg.infer import Cascade, Stage
 from livseg.infer.runners import TorchRunner
 from livseg.models import build_model
-from livseg.viz.explain import explain_slice, explain_stage, watched_layers
+from livseg.viz.explain import explain_slice, explain_stage, feature_mosaic, watched_layers
 
 from ..infer.threshold_stages import block_volume, threshold_stage
 
@@ -49,3 +49,17 @@ def test_explain_slice_writes_both_stages(tmp_path):
                      for layer in layers} | {"liver_gradcam.png", "tumour_gradcam.png"}
     assert sorted(p.name for p in (tmp_path / "explain").iterdir()) == sorted(names)
     assert 0 <= written["slice"] < volume.shape[0]
+
+
+def test_the_feature_mosaic_scales_each_tile_to_its_own_range_and_leaves_gaps():
+    maps = np.zeros((3, 4, 4), np.float32)
+    maps[0] = np.arange(16).reshape(4, 4)  # 0..15
+    maps[1] = 7.0  # flat
+    maps[2] = -np.arange(16).reshape(4, 4) * 100  # 0..-1500
+    mosaic, corners = feature_mosaic(maps, [2, 0, 1], columns=2)
+    assert mosaic.shape == (9, 9)  # 2 x 2 tiles of 4, gaps of 1
+    np.testing.assert_allclose(mosaic[:4, :4], (maps[2] + 1500) / 1500)  # channel 2 first
+    np.testing.assert_allclose(mosaic[:4, 5:], maps[0] / 15)
+    assert (mosaic[5:, :4] == 0).all() and np.isnan(mosaic[5:, 5:]).all()  # flat; no tile
+    assert np.isnan(mosaic[4]).all() and np.isnan(mosaic[:, 4]).all()
+    assert corners == [(0, 0), (0, 5), (5, 0)]
