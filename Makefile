@@ -44,8 +44,9 @@ demo: $(STAMP) $(VENDOR)
 # seed, or none, by hand: pytest tests/io/test_fuzz.py --hypothesis-seed=N)
 HYPOTHESIS_SEED := --hypothesis-seed=0
 # one worker per core (pytest-xdist), each test file on one worker, so that a module's
-# fixture (a training run, an export, a browser) is built once
-PARALLEL := -n auto --dist loadfile
+# fixture (a training run, an export, a browser) is built once; files in the order
+# tests/conftest.py gives them (costliest first)
+PARALLEL := -n auto --dist loadfile --no-loadscope-reorder
 
 test: setup
 	$(BIN)/python -m pytest -q $(PARALLEL) $(HYPOTHESIS_SEED)

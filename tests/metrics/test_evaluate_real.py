@@ -60,16 +60,18 @@ def independent_distances(pred, ref, spacing_zyx):
 
 
 def brute_force_recall(pred, ref):
+    """Each reference lesion against every predicted component it touches (one it does not
+    touch has IoU 0), IoU over the whole arrays."""
     structure = np.ones((3, 3, 3))
     ref_lab, n_ref = ndimage.label(ref, structure=structure)
-    pred_lab, n_pred = ndimage.label(pred, structure=structure)
+    pred_lab, _ = ndimage.label(pred, structure=structure)
     found = 0
     for r in range(1, n_ref + 1):
         lesion = ref_lab == r
-        for p in range(1, n_pred + 1):
+        for p in np.unique(pred_lab[lesion]):
             candidate = pred_lab == p
             union = np.count_nonzero(lesion | candidate)
-            if np.count_nonzero(lesion & candidate) / union > 0.5:
+            if p and np.count_nonzero(lesion & candidate) / union > 0.5:
                 found += 1
                 break
     return found / n_ref if n_ref else 1.0
