@@ -13,7 +13,7 @@ import torch
 
 from livseg.models.checkpoint import read_checkpoint
 
-from .runs import livseg_child, livseg_here, metrics_rows, tiny_config
+from .runs import ForkedLivseg, livseg_here, metrics_rows, tiny_config
 
 KILL_TEST_STEPS = 15
 
@@ -39,17 +39,18 @@ def test_killed_mid_epoch_resumes_as_if_never_stopped(tmp_path, stop_signal,
     common = _kill_test_args(tmp_path)
     whole = uninterrupted_run
     broken = tmp_path / "broken"
-    process = livseg_child("train", *common, "--out", broken)
-    deadline = time.time() + 300
-    while not (broken / "snapshots" / "epoch_001.png").exists() and time.time() < deadline:
+    process = ForkedLivseg(("train", *common, "--out", broken), stderr=tmp_path / "stderr")
+    deadline = time.time() + 120
+    while not (broken / "snapshots" / "epoch_001.png").exists():
         time.sleep(0.02)  # the montage is the last thing written for an epoch
+        assert process.alive() and time.time() < deadline, process.stderr()
     time.sleep(0.2)  # inside epoch 2's steps
     process.send_signal(stop_signal)
     code = process.wait(timeout=120)
     assert read_checkpoint(broken / "last.pt")["resume"]["epoch"] == 1, "kill came too late"
     if stop_signal != signal.SIGKILL:
         assert code == 130 and (broken / "interrupted.pt").is_file()
-        assert "--resume continues after epoch 1" in process.stderr.read()
+        assert "--resume continues after epoch 1" in process.stderr()
     assert livseg_here("train", "--resume", "--out", broken) == 0
     expected, got = metrics_rows(whole), metrics_rows(broken)
     assert [r["epoch"] for r in got] == ["1", "2"]
