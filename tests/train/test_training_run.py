@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -63,17 +58,31 @@ def test_init_from_copies_matching_weights(tmp_path, caplog):
 
 
 @pytest.mark.slow
-def test_ddp_with_two_gloo_processes(tmp_path):
-    torchrun = shutil.which("torchrun", path=str(Path(sys.executable).parent))
-    assert torchrun, "torchrun ships with torch"
-    run = tmp_path / "ddp"
-    environment = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
-        [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "livseg", "train",
-         "--data", "phantom:4", "--epochs", "2", "--device", "cpu", "--out", str(run),
-         "--config", str(tiny_config(tmp_path, max_steps_per_epoch=3))],
-        capture_output=True, text=True, timeout=600, env=environment)
-    assert result.returncode == 0, result.stderr[-3000:]
+def test_ddp_with_two_gloo_processes(tmp_path, monkeypatch):
+    """torchrun's own entry point (``torch.distributed.run.main``, all its console script
+    runs), called in this process instead of a fresh interpreter that imports torch again:
+    its agent starts the two ranks as ``python -m livseg train`` processes, as torchrun
+    does."""
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run, logs = tmp_path / "ddp", tmp_path / "logs"
+    handlers = {number: signal.getsignal(number) for number in (
+        signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)}  # the agent sets them
+    try:
+        torchrun(["--standalone", "--nproc-per-node", "2", "--log-dir", str(logs),
+                  "--redirects", "3", "-m", "livseg", "train", "--data", "phantom:4",
+                  "--epochs", "2", "--device", "cpu", "--out", str(run), "--config",
+                  str(tiny_config(tmp_path, max_steps_per_epoch=3))])
+    except ChildFailedError as failure:
+        errors = "\n".join(p.read_text()[-1500:] for p in sorted(logs.rglob("stderr.log")))
+        raise AssertionError(f"{failure}\n{errors}") from None
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
     description = read_checkpoint(run / "last.pt")
     assert description["training"]["world_size"] == 2
     assert len(metrics_rows(run)) == 2
