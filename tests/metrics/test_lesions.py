@@ -44,3 +44,29 @@ def test_counts_add_over_cases():
     ref[1, 1, 1] = True
     total = lesion_counts(ref, ref) + lesion_counts(np.zeros_like(ref), ref)
     assert total.rates()["recall_iou50"] == 0.5
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_counting_inside_the_foreground_box_matches_the_whole_array(seed):
+    """lesion_counts labels only the box that holds both masks: the same counts as
+    labelling and overlapping the whole arrays (blobs touching the array's edges too)."""
+    from scipy import ndimage
+
+    from livseg.metrics.lesions import overlap_matrix
+
+    rng = np.random.default_rng(seed)
+    shape = (30, 40, 50)
+    reference = ndimage.binary_dilation(rng.random(shape) > 0.9995, iterations=2)
+    prediction = ndimage.binary_dilation(np.roll(reference, rng.integers(-3, 4), axis=2)
+                                         | (rng.random(shape) > 0.9998), iterations=1)
+    ref_labels, n_ref = label_lesions(reference)
+    pred_labels, n_pred = label_lesions(prediction)
+    matrix = overlap_matrix(ref_labels, n_ref, pred_labels, n_pred)[1:, 1:]
+    union = (np.bincount(ref_labels.ravel(), minlength=n_ref + 1)[1:, None]
+             + np.bincount(pred_labels.ravel(), minlength=n_pred + 1)[None, 1:] - matrix)
+    matched = matrix / union > 0.5
+    counts = lesion_counts(prediction, reference)
+    assert n_ref > 3 and (counts.n_reference, counts.n_predicted) == (n_ref, n_pred)
+    assert counts.reference_detected_iou50 == matched.any(axis=1).sum()
+    assert counts.predicted_matched_iou50 == matched.any(axis=0).sum()
+    assert counts.reference_detected_any == (matrix > 0).any(axis=1).sum()

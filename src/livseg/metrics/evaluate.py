@@ -40,7 +40,8 @@ class CaseResult:
 
 def confusion_matrix(prediction: np.ndarray, reference: np.ndarray) -> np.ndarray:
     """Voxel counts, reference label (rows 0/1/2) by predicted label (columns 0/1/2)."""
-    pairs = reference.astype(np.int64).ravel() * 3 + prediction.astype(np.int64).ravel()
+    # uint8 pairs (0..8): an eighth of int64's memory on a 512x512x150 CT (40 MB, not 320)
+    pairs = reference.astype(np.uint8).ravel() * np.uint8(3) + prediction.astype(np.uint8).ravel()
     return np.bincount(pairs, minlength=9).reshape(3, 3)
 
 

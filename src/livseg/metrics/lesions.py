@@ -68,9 +68,14 @@ def overlap_matrix(reference_labels: np.ndarray, n_reference: int,
 
 
 def lesion_counts(prediction: np.ndarray, reference: np.ndarray) -> LesionCounts:
-    """Match the connected components of ``prediction`` against those of ``reference``."""
-    ref_labels, n_ref = label_lesions(reference)
-    pred_labels, n_pred = label_lesions(prediction)
+    """Match the connected components of ``prediction`` against those of ``reference``
+    (within the box that holds both: components and overlaps are the same there, and a
+    CT's tumours fill a small part of it)."""
+    either = np.asarray(prediction, bool) | np.asarray(reference, bool)
+    box = ndimage.find_objects(either.view(np.uint8))
+    box = box[0] if box else tuple(slice(0, 0) for _ in either.shape)
+    ref_labels, n_ref = label_lesions(np.asarray(reference, bool)[box])
+    pred_labels, n_pred = label_lesions(np.asarray(prediction, bool)[box])
     matrix = overlap_matrix(ref_labels, n_ref, pred_labels, n_pred)
     ref_sizes = matrix.sum(axis=1)[1:, None]
     pred_sizes = matrix.sum(axis=0)[None, 1:]
