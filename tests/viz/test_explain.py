@@ -38,17 +38,35 @@ def test_feature_maps_of_every_watched_layer_and_a_normalised_cam():
 @pytest.mark.slow
 def test_explain_slice_writes_both_stages(tmp_path):
     volume, _ = block_volume()
-    liver = _mobileunet_stage("liver")
-    # the liver mask (which picks the tumour ROI) comes from a stage with a known answer
-    liver.probability = threshold_stage("liver").probability
-    written = explain_slice(volume, Cascade(liver, _mobileunet_stage("tumour", 1.5)), None,
-                            tmp_path / "explain")
+    cascade = Cascade(_mobileunet_stage("liver"), _mobileunet_stage("tumour", 1.5))
+
+    def whole_volume(*args, **kwargs):
+        raise AssertionError("the explained cascade ran on the whole volume")
+
+    cascade.liver_mask = whole_volume
+    # the liver (which picks the slice and the tumour ROI) comes from a stage with a known
+    # answer, as the CLI's onnxruntime cascade gives it
+    locator = Cascade(threshold_stage("liver"), None)
+    written = explain_slice(volume, cascade, None, tmp_path / "explain", locator=locator)
     names = set(written["files"])
-    layers = watched_layers(liver.model)
+    layers = watched_layers(cascade.liver.model)
     assert names == {f"{stage}_features_{layer}.png" for stage in ("liver", "tumour")
                      for layer in layers} | {"liver_gradcam.png", "tumour_gradcam.png"}
     assert sorted(p.name for p in (tmp_path / "explain").iterdir()) == sorted(names)
     assert 0 <= written["slice"] < volume.shape[0]
+
+
+@pytest.mark.slow
+def test_the_explain_command_on_a_phantom(tmp_path, capsys):
+    from livseg.cli import main
+    from livseg.io import write_volume
+    from livseg.phantom import make_phantom
+
+    ct = make_phantom(shape=(12, 64, 64), spacing=(5.0, 5.0, 10.0), n_tumours=1, seed=3).ct
+    path = write_volume(ct, tmp_path / "ct.nii.gz")
+    assert main(["explain", str(path), "-o", str(tmp_path / "out")]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 20
+    assert "20 pictures" in capsys.readouterr().out
 
 
 def test_the_feature_mosaic_scales_each_tile_to_its_own_range_and_leaves_gaps():

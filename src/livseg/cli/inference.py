@@ -135,9 +135,11 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from livseg.viz.explain import explain_slice
 
     volume = read_ct(args.input, limits=read_limits(args))
-    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-                              backend="torch")  # gradients: torch only
-    written = explain_slice(volume, cascade, args.slice, args.out)
+    weights = {"liver_path": args.liver_weights, "tumour_path": args.tumour_weights}
+    cascade = Cascade.shipped(**weights, backend="torch")  # hooks and gradients: torch only
+    # the liver of the whole volume as predict finds it (onnxruntime where it can)
+    written = explain_slice(volume, cascade, args.slice, args.out,
+                            locator=Cascade.shipped(**weights))
     print(f"slice {written['slice']}: {len(written['files'])} pictures in {args.out}/")
     return 0
 
