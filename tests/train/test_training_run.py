@@ -70,8 +70,14 @@ def test_ddp_with_two_gloo_processes(tmp_path, monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     run, logs = tmp_path / "ddp", tmp_path / "logs"
+    def too_long(number, frame):  # the agent then stops both ranks
+        raise TimeoutError("torchrun ran past 600 s")
+
     handlers = {number: signal.getsignal(number) for number in (
-        signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)}  # the agent sets them
+        signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT,  # the agent sets them
+        signal.SIGALRM)}
+    signal.signal(signal.SIGALRM, too_long)
+    signal.alarm(600)
     try:
         torchrun(["--standalone", "--nproc-per-node", "2", "--log-dir", str(logs),
                   "--redirects", "3", "-m", "livseg", "train", "--data", "phantom:4",
@@ -81,6 +87,7 @@ def test_ddp_with_two_gloo_processes(tmp_path, monkeypatch):
         errors = "\n".join(p.read_text()[-1500:] for p in sorted(logs.rglob("stderr.log")))
         raise AssertionError(f"{failure}\n{errors}") from None
     finally:
+        signal.alarm(0)
         for number, handler in handlers.items():
             signal.signal(number, handler)
     description = read_checkpoint(run / "last.pt")
