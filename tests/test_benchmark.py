@@ -156,12 +156,6 @@ def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(golden
     assert rows["ircad07"]["false_lesions"] <= 2
 
 
-def _mask_dice(a: np.ndarray, b: np.ndarray) -> float:
-    from livseg.metrics.overlap import Confusion, overlap_scores
-
-    return overlap_scores(Confusion.of(a, b))["dice"]
-
-
 @pytest.mark.slow
 def test_the_int8_liver_stage_keeps_the_float32_liver_on_lits_small(golden_run):
     """The default (int8 liver stage; the golden run's mask) against both stages float32:
@@ -172,7 +166,7 @@ def test_the_int8_liver_stage_keeps_the_float32_liver_on_lits_small(golden_run):
     default = read_volume(golden_run["out"] / "cases/lits_small/segmentation.nii.gz").array
     ct = read_ct(shared_file("lits_small/volume.nii.gz"))
     float32 = Cascade.shipped(int8=False).segment(ct).labels.array
-    assert _mask_dice(default >= 1, float32 >= 1) >= 0.995
+    assert _dice(default >= 1, float32 >= 1) >= 0.995
 
 
 @pytest.mark.slow
@@ -186,8 +180,8 @@ def test_the_backends_and_the_int8_liver_stage_agree_on_a_real_ct():
     ct = read_ct(shared_file("totalseg_ct_sm/volume.nii.gz"))
     labels = {name: Cascade.shipped(**options).segment(ct).labels.array for name, options in (
         ("default", {}), ("onnx", {"int8": False}), ("torch", {"backend": "torch"}))}
-    assert _mask_dice(labels["default"] >= 1, labels["onnx"] >= 1) >= 0.995
+    assert _dice(labels["default"] >= 1, labels["onnx"] >= 1) >= 0.995
     for level in (1, 2):
         a, b = labels["onnx"] >= level, labels["torch"] >= level
         if a.any() or b.any():
-            assert _mask_dice(a, b) >= 0.995
+            assert _dice(a, b) >= 0.995

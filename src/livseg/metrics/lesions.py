@@ -71,11 +71,11 @@ def lesion_counts(prediction: np.ndarray, reference: np.ndarray) -> LesionCounts
     """Match the connected components of ``prediction`` against those of ``reference``
     (within the box that holds both: components and overlaps are the same there, and a
     CT's tumours fill a small part of it)."""
-    either = np.asarray(prediction, bool) | np.asarray(reference, bool)
-    box = ndimage.find_objects(either.view(np.uint8))
-    box = box[0] if box else tuple(slice(0, 0) for _ in either.shape)
-    ref_labels, n_ref = label_lesions(np.asarray(reference, bool)[box])
-    pred_labels, n_pred = label_lesions(np.asarray(prediction, bool)[box])
+    prediction, reference = np.asarray(prediction, bool), np.asarray(reference, bool)
+    box = ndimage.find_objects((prediction | reference).view(np.uint8))
+    box = box[0] if box else tuple(slice(0, 0) for _ in prediction.shape)
+    ref_labels, n_ref = label_lesions(reference[box])
+    pred_labels, n_pred = label_lesions(prediction[box])
     matrix = overlap_matrix(ref_labels, n_ref, pred_labels, n_pred)
     ref_sizes = matrix.sum(axis=1)[1:, None]
     pred_sizes = matrix.sum(axis=0)[None, 1:]
