@@ -145,3 +145,46 @@ def nan_vox_offset(folder: Path) -> Path:
 __all__ = ["crc_corrupt", "data_byte_flipped", "detached_mha", "detached_nrrd",
            "huge_dicom", "nan_nifti", "nan_vox_offset", "nifti_bomb", "nifti_lying_small",
            "unrescaled_ct", "unrescaled_dicom"]
+
+
+def colon_mha(folder: Path, data_file: str = "/etc/passwd") -> Path:
+    """A MetaImage whose data file is named with ITK's other separator, ``:``, before a
+    harmless ``= LOCAL``: ITK follows the colon line."""
+    path = folder / "colon.mha"
+    path.write_bytes(b"ObjectType = Image\nNDims = 3\nDimSize = 8 8 4\nElementType = MET_UCHAR\n"
+                     + f"ElementDataFile: {data_file}\nElementDataFile = LOCAL\n".encode()
+                     + bytes(256))
+    return path
+
+
+def with_separator(path: Path, separator: bytes) -> Path:
+    """A copy of a MetaImage written by ITK with ``separator`` between its keys and values."""
+    data = path.read_bytes()
+    end = data.index(b"ElementDataFile = LOCAL\n") + len(b"ElementDataFile = LOCAL\n")
+    copy = path.with_name("separator_" + path.name)
+    copy.write_bytes(data[:end].replace(b" = ", separator) + data[end:])
+    return copy
+
+
+def nifti_patched(path: Path, offset: int, fmt: str, value, name: str) -> Path:
+    """A copy of the .nii.gz ``path`` with one header field overwritten (``fmt`` at
+    ``offset``), and its gzip stream made anew (so only the field is wrong)."""
+    data = bytearray(gzip.decompress(path.read_bytes()))
+    struct.pack_into("<" + fmt, data, offset, value)
+    copy = path.with_name(name)
+    copy.write_bytes(gzip.compress(bytes(data), compresslevel=1))
+    return copy
+
+
+def nifti2(folder: Path) -> Path:
+    """A NIfTI-2 single-file header of 8x8x4 uint8 voxels."""
+    header = bytearray(544)
+    struct.pack_into("<i", header, 0, 540)
+    header[4:12] = b"n+2\0\r\n\x1a\n"
+    struct.pack_into("<2h", header, 12, 2, 8)
+    struct.pack_into("<8q", header, 16, 3, 8, 8, 4, 1, 1, 1, 1)
+    struct.pack_into("<8d", header, 104, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+    struct.pack_into("<q", header, 168, 544)
+    path = folder / "nifti2.nii.gz"
+    path.write_bytes(gzip.compress(bytes(header) + bytes(256)))
+    return path

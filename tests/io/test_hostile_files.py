@@ -2,6 +2,8 @@
 with one line naming the file; never another file of the machine read in their place."""
 from __future__ import annotations
 
+import gzip
+import struct
 import time
 
 import numpy as np
@@ -124,3 +126,66 @@ def test_a_clipped_ct_is_read_with_a_warning_and_a_real_one_without(tmp_path):
     assert len(warnings) == 1 and "no air" in warnings[0]
     with pytest.raises(LivsegInputError, match="one value"):
         hu_warnings(np.zeros((4, 16, 16), np.int16))
+
+
+def test_a_data_file_named_with_the_other_separator_is_refused(tmp_path):
+    """Regression: ``ElementDataFile: /etc/passwd`` then ``ElementDataFile = LOCAL`` passed
+    a check that read only ``=``, and ITK read /etc/passwd as the CT."""
+    _refused(hostile.colon_mha(tmp_path), "/etc/passwd")
+    for limits in (DEFAULT_LIMITS, UPLOAD_LIMITS):  # one colon line alone: a data file
+        path = tmp_path / "one_colon.mha"
+        path.write_text("NDims = 3\nDimSize = 8 8 4\nElementType = MET_UCHAR\n"
+                        "ElementDataFile: /etc/passwd\n")
+        _refused(path, "/etc/passwd", limits)
+
+
+@pytest.mark.parametrize("separator", [b": ", b"=", b" : "])
+def test_a_metaimage_written_with_either_separator_reads_the_same(tmp_path, separator,
+                                                                  oblique_volume):
+    path = write_volume(oblique_volume, tmp_path / "ct.mha")
+    volume = read_volume(hostile.with_separator(path, separator), limits=UPLOAD_LIMITS)
+    assert (volume.array == oblique_volume.array).all() and volume.same_grid(oblique_volume)
+
+
+def test_itk_reads_only_the_header_livseg_wrote(tmp_path):
+    """Fields livseg does not check never reach ITK; those it does are refused when odd."""
+    base = "NDims = 3\nDimSize = 8 8 4\nElementType = MET_UCHAR\n"
+    cases = {"ElementSpacing = 1 nan 1\n": "ElementSpacing",
+             "TransformMatrix = 1 0 0\n": "TransformMatrix",
+             "CompressedData = maybe\n": "CompressedData", "HeaderSize = 5\n": "HeaderSize",
+             "NDims = 3\n": "'ndims' twice", "Offset = 0 0 0\nPosition = 0 0 0\n":
+             "'offset' twice", "Element\x01Type = MET_UCHAR\n": "malformed"}
+    for extra, words in cases.items():
+        path = tmp_path / "odd.mha"
+        path.write_bytes((base + extra + "ElementDataFile = LOCAL\n").encode() + bytes(256))
+        _refused(path, words)
+    nrrd = {"sizes: 8 8 4\n": "'sizes' twice", "data file: x\n": "'datafile' twice",
+            "byte skip: 2\n": "without a 'data file'", "secret: 1\n": "unknown NRRD field",
+            "encoding: zip\n": "'encoding' twice"}
+    for extra, words in nrrd.items():
+        path = tmp_path / "odd.nrrd"
+        path.write_bytes(("NRRD0004\ntype: uchar\ndimension: 3\nsizes: 8 8 4\nencoding: raw\n"
+                          "data file: x\n"[: -13 if "data file" not in extra else None]
+                          + extra + "\n").encode() + bytes(256))
+        _refused(path, words)
+
+
+def test_a_nifti_header_with_a_wrong_size_field_is_refused_before_itk(tmp_path):
+    """Regression: sizeof_hdr 347 or 0 made livseg's header check stand aside, and ITK
+    (which looks only at the magic) read a file with a bad CRC, truncated data or NaN."""
+    real = write_volume(hostile.phantom_ct(), tmp_path / "real.nii.gz")
+    for size in (347, 0):
+        nan = hostile.nifti_patched(hostile.nan_nifti(tmp_path), 0, "i", size, "nan.nii.gz")
+        crc = hostile.nifti_patched(real, 0, "i", size, "crc.nii.gz")
+        crc.write_bytes(crc.read_bytes()[:-8] + b"\0\0\0\0" + crc.read_bytes()[-4:])
+        cut = hostile.nifti_patched(real, 0, "i", size, "cut.nii.gz")
+        cut.write_bytes(gzip.compress(gzip.decompress(cut.read_bytes())[:2000]))
+        for path in (nan, crc, cut):
+            _refused(path, f"sizeof_hdr is {size}")
+
+
+def test_nifti_header_fields_that_disagree_are_named(tmp_path):
+    nan = hostile.nan_nifti(tmp_path)
+    _refused(hostile.nifti_patched(nan, 72, "h", 16, "bitpix.nii.gz"), "bitpix says 16")
+    _refused(hostile.nifti_patched(nan, 344, "4s", b"nx1\0", "magic.nii.gz"), "magic")
+    _refused(hostile.nifti2(tmp_path), "NIfTI-2")

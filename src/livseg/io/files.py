@@ -15,7 +15,7 @@ import SimpleITK as sitk
 from livseg.errors import LivsegInputError
 from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_declared_size, check_grid
 from livseg.io.nifti_header import check_nifti_header
-from livseg.io.text_headers import check_metaimage_file, check_nrrd_file
+from livseg.io.text_headers import itk_header
 from livseg.io.volume import Volume
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,9 @@ def case_name(path: Path) -> str:
     return path.name[: -len(suffix)] if suffix else path.name
 
 
-_HEADER_CHECKS = {".nrrd": check_nrrd_file, ".nhdr": check_nrrd_file,
-                  ".mha": check_metaimage_file, ".mhd": check_metaimage_file}
+#: The ITK reader of each suffix: never chosen by ITK from the file's bytes.
+_ITK_IO = {".nii.gz": "NiftiImageIO", ".nii": "NiftiImageIO", ".nrrd": "NrrdImageIO",
+           ".nhdr": "NrrdImageIO", ".mha": "MetaImageIO", ".mhd": "MetaImageIO"}
 
 
 def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
@@ -84,10 +85,9 @@ def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
     truncated gzip stream, NaN) is scanned while ITK decodes it, and its verdict comes
     first: the file is read once in the time of one pass.
     """
-    suffix = image_suffix(path)
-    if suffix in _HEADER_CHECKS:
-        _HEADER_CHECKS[suffix](path, limits)
-        return _read_with_itk(path, limits)
+    if _ITK_IO[image_suffix(path)] != "NiftiImageIO":
+        with tempfile.TemporaryDirectory(prefix="livseg-header-") as folder:
+            return _read_with_itk(itk_header(path, limits, Path(folder)), limits, shown=path)
     scan = check_nifti_header(path, limits)
     if scan is None:
         return _read_with_itk(path, limits)
@@ -102,10 +102,13 @@ def read_image_file(path: Path, limits: ReadLimits = DEFAULT_LIMITS) -> Volume:
     return volume
 
 
-def _read_with_itk(path: Path, limits: ReadLimits) -> Volume:
-    """The image decoded by ITK, its declared grid checked before any voxel is."""
+def _read_with_itk(path: Path, limits: ReadLimits, shown: Path | None = None) -> Volume:
+    """The image ``path`` decoded by ITK (the reader of its suffix), its declared grid
+    checked before any voxel is; errors name ``shown`` (default ``path``)."""
     reader = sitk.ImageFileReader()
+    reader.SetImageIO(_ITK_IO[image_suffix(path)])
     reader.SetFileName(str(path))
+    path = shown or path
     try:
         reader.ReadImageInformation()
     except RuntimeError as error:

@@ -45,6 +45,7 @@ class NiftiHeader:
     scale: tuple[float, float]  # scl_slope, scl_inter
     byte_order: str
     single_file: bool  # magic n+1/n+2; ni1/ni2 keeps its voxels in a .img file
+    version: int = 1  # NIfTI-1 or NIfTI-2
 
     @property
     def data_bytes(self) -> int:
@@ -56,10 +57,30 @@ class NiftiHeader:
         return None if code is None else np.dtype(self.byte_order + code)
 
 
-def parse_nifti_header(header: bytes) -> NiftiHeader | None:
-    """The fields livseg checks of a NIfTI-1 or NIfTI-2 header; None when ``header`` is
-    not one (ITK then says what is wrong); ValueError naming the field when it is one with
-    an impossible size, type or offset."""
+class NotNifti(ValueError):
+    """Bytes that are no NIfTI header at all (not a damaged one)."""
+
+
+#: Bits per voxel of each datatype code livseg reads.
+_BITPIX = {code: np.dtype(kind).itemsize * 8 for code, kind in _DTYPES.items()}
+
+
+def parse_nifti_header(header: bytes) -> NiftiHeader:
+    """The fields livseg checks of a NIfTI-1 or NIfTI-2 header; ValueError naming the field
+    when ``header`` is not one (its size field, its magic) or is one with an impossible
+    size, type or offset. ITK's reader looks only at the magic, so a header whose size field
+    is wrong is refused here rather than trusted."""
+    magic_at = {348: 344, 540: 4}
+    found = {bytes(header[at:at + 4]).rstrip(b"\0") for at in magic_at.values()}
+    sizes = {struct.unpack(order + "i", header[:4])[0] for order in "<>"} \
+        if len(header) >= 4 else {0}
+    if not sizes & set(_LAYOUTS):
+        magic = next((m for m in found if m in (b"n+1", b"ni1", b"n+2", b"ni2")), None)
+        if magic is None:
+            raise NotNifti("not a readable image (no NIfTI magic, and its first field, "
+                           f"sizeof_hdr, is {min(sizes, key=abs)}, not 348)")
+        raise ValueError(f"its sizeof_hdr is {min(sizes, key=abs)}; a NIfTI header with the "
+                         f"magic {magic.decode()!r} has 348 (NIfTI-1) or 540 (NIfTI-2)")
     for order in "<>":
         sizeof_hdr = struct.unpack(order + "i", header[:4])[0] if len(header) >= 4 else 0
         layout = _LAYOUTS.get(sizeof_hdr)
@@ -72,12 +93,17 @@ def parse_nifti_header(header: bytes) -> NiftiHeader | None:
 
         (datatype, bitpix), dims, pixdim = field("types"), field("dim"), field("pixdim")
         offset, scale = field("vox_offset")[0], field("scl")
-        magic = header[layout["magic"]:layout["magic"] + 3]
+        magic = bytes(header[layout["magic"]:layout["magic"] + 4])
+        if magic not in (b"n+1\0", b"ni1\0", b"n+2\0", b"ni2\0"):
+            raise ValueError(f"its magic is {magic!r}, not the NIfTI magic 'n+1'")
         n_dims = dims[0]
         if not 1 <= n_dims <= 7:
             raise ValueError(f"its number of dimensions is {n_dims}")
         if bitpix <= 0 or bitpix % 8:
             raise ValueError(f"its bits per voxel are {bitpix}")
+        if datatype in _BITPIX and bitpix != _BITPIX[datatype]:
+            raise ValueError(f"its datatype {datatype} has {_BITPIX[datatype]} bits per "
+                             f"voxel, but bitpix says {bitpix}")
         if not math.isfinite(offset) or offset < 0:
             raise ValueError(f"its voxel data offset (vox_offset) is {offset}")
         if not all(math.isfinite(d) and d != 0 for d in pixdim[:min(n_dims, 3)]):
@@ -86,8 +112,9 @@ def parse_nifti_header(header: bytes) -> NiftiHeader | None:
                            pixdim=tuple(float(d) for d in pixdim), bitpix=bitpix,
                            datatype=datatype, vox_offset=int(offset),
                            scale=(float(scale[0]), float(scale[1])), byte_order=order,
-                           single_file=magic in (b"n+1", b"n+2"))
-    return None
+                           single_file=magic in (b"n+1\0", b"n+2\0"),
+                           version=1 if sizeof_hdr == 348 else 2)
+    raise ValueError("it is shorter than its header size")
 
 
 def check_nifti_header(path: Path, limits: ReadLimits) -> Callable[[], None] | None:
@@ -99,14 +126,17 @@ def check_nifti_header(path: Path, limits: ReadLimits) -> Callable[[], None] | N
     try:
         with (gzip.open(path, "rb") if compressed else path.open("rb")) as stream:
             header = parse_nifti_header(stream.read(540))
+    except NotNifti as error:
+        raise LivsegInputError(str(error), path) from None
     except ValueError as error:  # before OSError: gzip's errors are OSErrors, not these
         raise LivsegInputError(f"has a damaged NIfTI header: {error}", path) from None
     except gzip.BadGzipFile:
         raise LivsegInputError("is not a gzip-compressed file, though named .gz", path) from None
     except (OSError, EOFError, zlib.error) as error:
         raise LivsegInputError(f"is a damaged compressed file ({error})", path) from None
-    if header is None:
-        return None  # not a NIfTI header we understand: ITK will say what is wrong
+    if header.version == 2:
+        raise LivsegInputError("is a NIfTI-2 file, which livseg does not read; save it as "
+                               "NIfTI-1 (.nii.gz), NRRD or MHA", path)
     if not header.single_file:
         raise LivsegInputError("is a NIfTI header whose voxels are in a separate .img file; "
                                "livseg reads single-file NIfTI (.nii, .nii.gz)", path)
