@@ -3,7 +3,6 @@ with one line naming the file; never another file of the machine read in their p
 from __future__ import annotations
 
 import gzip
-import struct
 import time
 
 import numpy as np

@@ -214,8 +214,10 @@ def _metaimage_header(path: Path, limits: ReadLimits, folder: Path) -> Path:
             raise LivsegInputError(f"has a bad {_META_WRITTEN[key]} ({fields[key][:20]!r})",
                                    path)
     orientation = fields.get("anatomicalorientation")
-    if orientation is not None and not re.fullmatch(r"[RLAPSI?]{%d}" % dims, orientation.upper()):
-        raise LivsegInputError(f"has a bad AnatomicalOrientation ({orientation[:20]!r})", path)
+    if orientation is not None and not re.fullmatch(f"[RLAPSI?]{{{dims}}}",
+                                                    orientation.upper()):
+        raise LivsegInputError(f"has a bad AnatomicalOrientation ({orientation[:20]!r})",
+                               path)
     channels = _numbers(fields.get("elementnumberofchannels", "1"), "ElementNumberOfChannels",
                         path, 1, int)[0]
     if "compresseddatasize" in fields:
