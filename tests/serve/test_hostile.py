@@ -109,3 +109,107 @@ def test_the_api_page_uses_vendored_swagger_ui(tmp_path):
     assert "/static/vendor/swagger-ui-bundle.js" in page.text and "cdn" not in page.text
     assert client.get("/static/vendor/swagger-ui-bundle.js").status_code == 200
     assert client.get("/redoc").status_code == 404  # ReDoc would need a CDN
+
+
+def test_thousands_of_parts_of_one_name_are_parsed_off_the_event_loop(tmp_path):
+    """Regression: 6,000 parts all named a.dcm (0.44 MB) froze the server for three
+    minutes: the renaming of colliding names was quadratic and ran on the event loop."""
+    import asyncio
+
+    from livseg.serve.uploads import receive_files
+
+    boundary = "b0undary"
+    part = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            "filename=\"a.dcm\"\r\n\r\nx\r\n").encode()
+    body = part * 6000 + f"--{boundary}--\r\n".encode()
+    (tmp_path / "in").mkdir()
+
+    async def chunks():
+        for start in range(0, len(body), 65536):
+            yield body[start:start + 65536]
+
+    async def main():
+        ticks = 0
+
+        async def ticker():
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.01)
+
+        beat = asyncio.create_task(ticker())
+        started = time.perf_counter()
+        written = await receive_files(f"multipart/form-data; boundary={boundary}", chunks(),
+                                      tmp_path / "in", 10 * 2**20)
+        elapsed = time.perf_counter() - started
+        beat.cancel()
+        return written, elapsed, ticks
+
+    written, elapsed, ticks = asyncio.run(main())
+    assert len(written) == 6000 and len({p.name for p in written}) == 6000
+    assert {"a.dcm", "1_a.dcm", "5999_a.dcm"} <= {p.name for p in written}
+    assert elapsed < 10.0
+    assert ticks >= elapsed / 0.01 / 10  # the loop went on answering meanwhile
+
+
+def _zip_with(members: dict[str, bytes], damage=None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    data = bytearray(buffer.getvalue())
+    if damage is not None:
+        damage(data)
+    return bytes(data)
+
+
+def test_damaged_zips_and_long_names_get_400_not_500(tmp_path):
+    member = bytes(range(256)) * 64
+
+    def flip_crc(data):  # the CRC in the local header and the central directory
+        for at in (14, data.rindex(b"PK\x01\x02") + 16):
+            data[at] ^= 0xFF
+
+    def corrupt_stream(data):
+        data[40:60] = bytes(20)
+
+    client = make_client(tmp_path)
+    uploads = {"crc.zip": _zip_with({"ct/a.dcm": member}, flip_crc),
+               "deflate.zip": _zip_with({"ct/a.dcm": member}, corrupt_stream),
+               "same.zip": _zip_with({"same.zip": member}),
+               "long.zip": _zip_with({"ct/" + "n" * 300 + ".dcm": member}),
+               "x" * 300 + ".nii.gz": b"\x1f\x8b" + bytes(100)}
+    for name, data in uploads.items():
+        answer = client.post("/api/jobs", files={"file": (name, data)})
+        assert 400 <= answer.status_code < 500, (name[:20], answer.status_code, answer.text)
+        assert "\n" not in answer.json()["detail"]
+    assert not any((tmp_path / "jobs").iterdir())
+
+
+def test_a_full_queue_answers_503_before_reading_the_upload(tmp_path, monkeypatch):
+    """Regression: the 503 of a full queue came after the whole upload was read and
+    decoded (16-33 s each in a burst of 30)."""
+    import livseg.serve.app as served
+
+    def never(*args, **kwargs):
+        raise AssertionError("the body of a refused upload was read")
+
+    client = make_client(tmp_path, max_queued=1)
+    monkeypatch.setattr(served, "receive_files", never)
+    with client.app.state.jobs.admission():  # an upload under way holds the one place
+        answer = client.post("/api/jobs", files={"file": ("ct.nii.gz", b"x" * 1000)})
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "60"
+
+
+def test_state_changing_requests_from_another_site_are_refused(tmp_path, ct_file):
+    client = make_client(tmp_path)
+    for headers in ({"Origin": "http://evil.example"}, {"Origin": "http://127.0.0.1:9"},
+                    {"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"}):
+        answer = client.post("/api/jobs", headers=headers,
+                             files={"file": ("ct.nii.gz", ct_file.read_bytes())})
+        assert answer.status_code == 403, headers
+    assert not any((tmp_path / "jobs").iterdir())
+    own = client.post("/api/jobs", headers={"Origin": "http://127.0.0.1",
+                                             "Sec-Fetch-Site": "same-origin"},
+                      files={"file": ("ct.nii.gz", ct_file.read_bytes())})
+    assert own.status_code == 202

@@ -87,6 +87,14 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(settings.allowed_hosts))
 
     @app.middleware("http")
+    async def same_origin(request: Request, call_next):
+        # a page of another site may send a POST here (a form, fetch in no-cors mode):
+        # browsers say where it came from, and only this server's own page may change state
+        if request.method not in ("GET", "HEAD", "OPTIONS") and not _same_origin(request):
+            return _error(403, "cross-origin requests are refused; use livseg's own page")
+        return await call_next(request)
+
+    @app.middleware("http")
     async def isolation(request: Request, call_next):
         # cross-origin isolation lets onnxruntime-web use threads (SharedArrayBuffer);
         # everything the page loads is same-origin
@@ -126,22 +134,23 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
         if declared and declared.isdigit() and int(declared) > limit:
             return _error(413, f"the upload ({int(declared) / 2**20:.1f} MB) is larger than "
                                f"the limit of {settings.max_upload_mb:g} MB")
-        job_id, folder = store.new_folder()
         try:
-            files = await receive_files(request.headers.get("content-type", ""),
-                                        request.stream(), folder / "input", limit)
-            source = await run_in_threadpool(_prepare_input, files, folder / "input", limit,
-                                             settings.read_limits)
-            store.submit(Job(job_id, folder, source))
+            with store.admission():
+                job_id, folder = store.new_folder()
+                try:
+                    files = await receive_files(request.headers.get("content-type", ""),
+                                                request.stream(), folder / "input", limit)
+                    source = await run_in_threadpool(_prepare_input, files, folder / "input",
+                                                     limit, settings.read_limits)
+                    store.submit(Job(job_id, folder, source))
+                except BaseException:
+                    shutil.rmtree(folder, ignore_errors=True)
+                    raise
         except UploadError as error:
-            shutil.rmtree(folder, ignore_errors=True)
             return _error(error.status, str(error))
         except QueueFull:
             return _error(503, "too many jobs are waiting; try again in a minute",
                           {"Retry-After": "60"})
-        except BaseException:
-            shutil.rmtree(folder, ignore_errors=True)
-            raise
         return {"id": job_id}
 
     @app.get("/api/jobs/{job_id}", summary="a job's status and progress")
@@ -166,6 +175,19 @@ def _job(store: JobStore, job_id: str) -> Job:
     if job is None:
         raise HTTPException(404, "no such job (finished jobs are deleted after a while)")
     return job
+
+
+def _same_origin(request: Request) -> bool:
+    """False when a browser says the request comes from another site: its ``Origin`` is
+    not this server's (scheme, host and port), or ``Sec-Fetch-Site`` is cross-site.
+    Clients that are no browser (curl, scripts) send neither, and pass."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    return origin.lower() == own.lower()
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:

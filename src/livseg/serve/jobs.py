@@ -9,6 +9,7 @@ the next server deletes them when it starts (:func:`jobs_root`).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
@@ -102,6 +103,7 @@ class JobStore:
         self.jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=max_queued)
+        self._max_queued, self._arriving = max_queued, 0
         self.ttl_s, self.mesh, self.limits = ttl_s, mesh, limits
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._work, name=f"livseg-worker-{n}",
@@ -116,6 +118,21 @@ class JobStore:
         folder = self.root / job_id
         (folder / "input").mkdir(parents=True)
         return job_id, folder
+
+    @contextlib.contextmanager
+    def admission(self):
+        """A place in the queue held while an upload arrives and is checked: raises
+        QueueFull at once, before any of the upload is read, when the queue and the uploads
+        under way would hold more than the queue's length."""
+        with self._lock:
+            if self._queue.qsize() + self._arriving >= self._max_queued:
+                raise QueueFull
+            self._arriving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._arriving -= 1
 
     def submit(self, job: Job) -> Job:
         with self._lock:

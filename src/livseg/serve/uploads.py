@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import re
 import zipfile
+import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path, PurePosixPath
 
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.concurrency import run_in_threadpool
 
 MAX_UNZIPPED_RATIO = 200  # a zip that inflates more than this is treated as a bomb
 MAX_ZIP_MEMBERS = 10_000
+MAX_UPLOAD_FILES = 10_000  # the files of one DICOM folder; more is not one CT
+MAX_NAME_CHARS = 120
 
 
 class UploadError(Exception):
@@ -27,21 +31,44 @@ class UploadError(Exception):
 
 
 def safe_name(name: str) -> str:
-    """A file name without folders or odd characters (the suffix kept)."""
+    """A file name without folders or odd characters, at most MAX_NAME_CHARS long (the
+    suffix kept)."""
     base = PurePosixPath(name.replace("\\", "/")).name
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".")
-    return cleaned or "upload"
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", base).lstrip(".") or "upload"
+    if len(cleaned) > MAX_NAME_CHARS:
+        suffix = "".join(PurePosixPath(cleaned).suffixes)[-20:]
+        cleaned = cleaned[:MAX_NAME_CHARS - len(suffix)] + suffix
+    return cleaned
+
+
+class _Names:
+    """Unique file names in one folder, in constant time a name: a repeated ``a.dcm``
+    (files of one name from different folders) becomes ``1_a.dcm``, ``2_a.dcm``, ..."""
+
+    def __init__(self) -> None:
+        self.used: set[str] = set()
+        self.next: dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        candidate = name
+        while candidate in self.used:
+            self.next[name] = self.next.get(name, 0) + 1
+            candidate = f"{self.next[name]}_{name}"
+        self.used.add(candidate)
+        return candidate
 
 
 async def receive_files(content_type: str, body: AsyncIterator[bytes], folder: Path,
                         limit_bytes: int) -> list[Path]:
     """Write every ``file`` part of a multipart body to ``folder``; refuse (413) when the
-    body passes ``limit_bytes``. Returns the written paths."""
+    body passes ``limit_bytes``. Returns the written paths. The parsing and the writing
+    run on a worker thread, never on the event loop, and cost the same for each part."""
     kind, options = parse_options_header(content_type or "")
     if kind != b"multipart/form-data" or b"boundary" not in options:
         raise UploadError(415, "send the CT as multipart/form-data with a field named 'file'")
     written: list[Path] = []
     state: dict = {"headers": {}, "field": b"", "stream": None}
+    names = _Names()
 
     def on_header_field(data, start, end):
         state["field"] += data[start:end]
@@ -56,11 +83,10 @@ async def receive_files(content_type: str, body: AsyncIterator[bytes], folder: P
     def on_headers_finished():
         _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
         if disposition.get(b"name") == b"file" and b"filename" in disposition:
-            name = safe_name(disposition[b"filename"].decode("utf-8", "replace"))
-            path = folder / name
-            stem, number = path.name, 1
-            while path.exists():  # two DICOM files of one name from different folders
-                path, number = folder / f"{number}_{stem}", number + 1
+            if len(written) >= MAX_UPLOAD_FILES:
+                raise UploadError(400, f"the upload holds more than {MAX_UPLOAD_FILES} files")
+            path = folder / names.unique(safe_name(
+                disposition[b"filename"].decode("utf-8", "replace")))
             state["stream"] = open(path, "wb")  # noqa: SIM115 (closed in on_part_end)
             written.append(path)
 
@@ -84,8 +110,8 @@ async def receive_files(content_type: str, body: AsyncIterator[bytes], folder: P
             if received > limit_bytes:
                 raise UploadError(413, f"the upload is larger than the limit of "
                                        f"{limit_bytes / 2**20:g} MB")
-            parser.write(chunk)
-        parser.finalize()
+            await run_in_threadpool(parser.write, chunk)
+        await run_in_threadpool(parser.finalize)
     except ValueError as error:  # python-multipart's parse errors
         raise UploadError(400, f"malformed multipart body: {error}") from None
     finally:
@@ -97,9 +123,18 @@ async def receive_files(content_type: str, body: AsyncIterator[bytes], folder: P
 
 
 def unpack_zip(path: Path, folder: Path, limit_bytes: int) -> Path:
-    """Extract a zip of one DICOM series into ``folder``, refusing paths that leave it,
-    links, too many members and bombs (inflated size over ``limit_bytes`` or a ratio over
-    MAX_UNZIPPED_RATIO)."""
+    """Extract a zip of one DICOM series into ``folder``/unzipped, refusing paths that leave
+    it, links, too many members, bombs (inflated size over ``limit_bytes`` or a ratio over
+    MAX_UNZIPPED_RATIO) and damaged members (a bad CRC, a corrupt stream, a name too long)."""
+    try:
+        return _unpack_zip(path, folder / "unzipped", limit_bytes)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as error:
+        raise UploadError(400, f"{path.name}: is a damaged zip file "
+                               f"({getattr(error, 'strerror', None) or error})") from None
+
+
+def _unpack_zip(path: Path, folder: Path, limit_bytes: int) -> Path:
+    folder.mkdir()
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
