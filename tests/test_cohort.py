@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from livseg.cli import main
+from livseg.errors import LivsegInputError
 from livseg.cohort import SUMMARY_COLUMNS, cohort_cases, shard_of
 from livseg.io import write_volume
 from livseg.io.dicom_write import write_dicom_series
@@ -128,3 +129,39 @@ def test_which_folders_are_cohorts(tmp_path):
     assert not is_cohort(folder("one_series", files=["1.dcm", "2.dcm"]))
     assert not is_cohort(folder("study", subfolders=["s1"]))
     assert not is_cohort(folder("dicomdir", files=["DICOMDIR"], subfolders=["s1", "s2"]))
+
+
+@pytest.mark.parametrize("names", [("summary.csv.nii.gz", "a.nii.gz"),
+                                   ("y.nii.gz", "y.error.txt/")])
+def test_a_case_whose_output_takes_the_place_of_the_summary_is_refused(tmp_path, names):
+    """Regression: a case named summary.csv.nii.gz, or a folder y.error.txt beside
+    y.nii.gz, stopped summary.csv from being written (after the whole run)."""
+    folder = tmp_path / "cohort"
+    folder.mkdir()
+    for name in names:
+        if name.endswith("/"):
+            (folder / name).mkdir()
+            (folder / name / "1.dcm").write_bytes(b"x")
+        else:
+            (folder / name).write_bytes(b"1")
+    with pytest.raises(LivsegInputError, match="take the place"):
+        cohort_cases(folder)
+    assert main(["predict", str(folder), "-o", str(tmp_path / "o")]) == 2
+    assert not (tmp_path / "o").exists()
+
+
+def test_staging_left_by_a_killed_run_goes_even_for_a_done_case(tmp_path):
+    from livseg.cohort import CohortCase, run_cohort
+
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "report.json").write_text("{}")
+    leftovers = [out / ".a.x1y2z3", out / ".a.old.k9j8h7"]
+    for leftover in leftovers:
+        leftover.mkdir()
+    (out / ".ab.q1w2e3").mkdir()  # another case's, which this run does not own
+    counts = run_cohort([CohortCase("a", tmp_path / "a.nii.gz")], out, lambda *_: {},
+                        log=lambda line: None)
+    assert counts["skipped"] == 1
+    assert not any(leftover.exists() for leftover in leftovers)
+    assert (out / ".ab.q1w2e3").exists()

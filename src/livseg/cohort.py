@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from livseg.errors import LivsegInputError
+from livseg.errors import LivsegInputError, printable
 from livseg.io.files import case_name, image_suffix
 from livseg.io.text import write_csv, write_text_atomic
 
@@ -62,6 +62,12 @@ def cohort_cases(folder: Path, output: Path | None = None) -> list[CohortCase]:
     if twice:
         raise LivsegInputError(f"holds two inputs named {twice[0]!r} (their outputs would "
                                "share a folder); rename one", folder)
+    taken = {"summary.csv"} | {error_file(Path(), case).name for case in cases}
+    clash = next((case for case in cases if case.name in taken), None)
+    if clash is not None:
+        raise LivsegInputError(f"holds an input named {clash.path.name!r}, whose output "
+                               f"{clash.name!r} would take the place of the cohort's "
+                               f"summary.csv or of an error file; rename it", folder)
     return cases
 
 
@@ -87,33 +93,34 @@ def run_cohort(cases: list[CohortCase], out: Path, predict: Callable[[Path, Path
     ``overwrite``), carrying on past bad input; returns counts of done, skipped, failed."""
     counts = {"done": 0, "skipped": 0, "failed": 0}
     for case in cases:
+        _remove_leftovers(out, case)
         if is_done(out, case) and not overwrite:
             counts["skipped"] += 1
             continue
-        _remove_leftovers(out, case)
         try:
             report = predict(case.path, out / case.name)
         except LivsegInputError as error:
             counts["failed"] += 1
             write_text_atomic(error_file(out, case), f"{error}\n")
-            log(f"livseg: error: {error}")
+            log(printable(f"livseg: error: {error}"))
             continue
         error_file(out, case).unlink(missing_ok=True)
         counts["done"] += 1
-        log(f"{case.name}: liver {report['liver_volume_ml']:.1f} ml, tumour "
-            f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
-            f"{report['seconds']['total']:.1f} s -> {out / case.name}/")
+        log(printable(f"{case.name}: liver {report['liver_volume_ml']:.1f} ml, tumour "
+                      f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} "
+                      f"lesion(s); {report['seconds']['total']:.1f} s -> {out / case.name}/"))
     return counts
 
 
 def _remove_leftovers(out: Path, case: CohortCase) -> None:
-    """The staging folders a killed run left for this case (``.<case>.*``, never seen as
-    output): only this run works on this case, so they are nobody's."""
+    """The staging folders a killed run left for this case (``.<case>.*``, and
+    ``.<case>.old.*`` of a replaced output; never seen as output): only this run works on
+    this case, done or not, so they are nobody's."""
     import shutil
 
     prefix = f".{case.name}."
     for leftover in out.iterdir() if out.is_dir() else ():
-        rest = leftover.name[len(prefix):]  # mkdtemp's random part holds no dot
+        rest = leftover.name[len(prefix):].removeprefix("old.")  # mkdtemp's: no dot
         if leftover.name.startswith(prefix) and rest and "." not in rest and leftover.is_dir():
             shutil.rmtree(leftover, ignore_errors=True)
 

@@ -4,6 +4,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline or an ANSI escape in a file name) shown
+    as escapes, so that a message stays one line and cannot drive the terminal."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 class LivsegInputError(Exception):
     """Bad input: a file or argument livseg cannot use.
 

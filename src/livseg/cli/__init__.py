@@ -13,7 +13,7 @@ import sys
 from livseg._version import __version__
 from livseg.cli import deploy, inference, scoring, training
 from livseg.cli.common import Parser
-from livseg.errors import LivsegInputError
+from livseg.errors import LivsegInputError, printable
 
 log = logging.getLogger("livseg")
 
@@ -46,12 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except LivsegInputError as error:
-        print(f"livseg: error: {error}", file=sys.stderr)
+        print(f"livseg: error: {printable(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:
         if error.errno not in EXPECTED_OS_ERRORS:
             raise
-        print(f"livseg: error: {_describe_os_error(error)}", file=sys.stderr)
+        print(f"livseg: error: {printable(_describe_os_error(error))}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as error:
         if error.name not in TRAIN_EXTRA:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 
 from livseg.errors import LivsegInputError
 from livseg.io.limits import MAX_VOXELS, ReadLimits, check_spacing
@@ -69,6 +70,10 @@ def spacing_mm(text: str) -> float:
 
 
 positive_int = bounded_int(1)
+#: CPU threads for the networks: beyond a few per core they only cost (100,000 crashed
+#: onnxruntime after a minute).
+MAX_THREADS = 4 * max(4, os.cpu_count() or 1)
+thread_count = bounded_int(1, MAX_THREADS)
 port_number = bounded_int(1, 65535)
 
 
@@ -83,6 +88,7 @@ def read_limits(args: argparse.Namespace) -> ReadLimits:
 
 
 __all__ = ["Parser", "add_max_voxels", "bounded_int", "non_negative_float", "port_number",
+           "thread_count",
            "positive_float", "positive_int", "read_limits", "spacing_mm"]
 
 

@@ -10,7 +10,7 @@ from livseg.cli.common import (
     bounded_int,
     port_number,
     positive_float,
-    positive_int,
+    thread_count,
 )
 from livseg.errors import LivsegInputError
 from livseg.infer.runners import BACKENDS
@@ -98,7 +98,7 @@ def register(commands) -> None:
                        help="slices per timed batch")
     bench.add_argument("--seconds", type=positive_float, default=3.0,
                        help="time spent per network and engine")
-    bench.add_argument("--threads", type=positive_int, help="default: every usable core")
+    bench.add_argument("--threads", type=thread_count, help="default: every usable core")
     bench.add_argument("--ct", type=Path, help="time the cascade on this CT instead of a "
                                                "512x512x150 phantom")
     bench.add_argument("--cascade-slices", type=bounded_int(0, 4096), default=150,
@@ -122,6 +122,6 @@ def register(commands) -> None:
     serve.add_argument("--ttl-minutes", type=positive_float, default=60.0,
                        help="finished jobs' files are deleted after this long")
     serve.add_argument("--backend", choices=BACKENDS, default="auto")
-    serve.add_argument("--threads", type=positive_int, help="CPU threads for the networks")
+    serve.add_argument("--threads", type=thread_count, help="CPU threads for the networks")
     add_max_voxels(serve)
     serve.set_defaults(run=_cmd_serve)

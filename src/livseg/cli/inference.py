@@ -11,13 +11,13 @@ from livseg.cli.common import (
     add_precision_options,
     bounded_int,
     non_negative_float,
-    positive_int,
     probability_value,
     read_limits,
     shard_spec,
     shipped_int8,
+    thread_count,
 )
-from livseg.errors import LivsegInputError
+from livseg.errors import LivsegInputError, printable
 from livseg.infer.runners import BACKENDS, onnxruntime_available
 from livseg.io.text import check_writable_folder
 
@@ -47,9 +47,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         report = predict_file(args.input, args.out, cascade, overwrite=args.overwrite,
                               mesh=args.mesh, progress=progress, dicom_seg=args.dicom_seg,
                               series=args.series, limits=read_limits(args))
-    print(f"{args.input}: liver {report['liver_volume_ml']:.1f} ml, tumour "
-          f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} lesion(s); "
-          f"{report['seconds']['total']:.1f} s -> {args.out}/")
+    print(printable(f"{args.input}: liver {report['liver_volume_ml']:.1f} ml, tumour "
+                    f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} "
+                    f"lesion(s); {report['seconds']['total']:.1f} s -> {args.out}/"))
     return 0
 
 
@@ -164,7 +164,7 @@ def register(commands) -> None:
                               "(default on; --no-tta runs each network once, about 10 %% "
                               "faster)")
     predict.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    predict.add_argument("--threads", type=positive_int, help="CPU threads for the networks")
+    predict.add_argument("--threads", type=thread_count, help="CPU threads for the networks")
     predict.add_argument("--backend", choices=BACKENDS, default="auto",
                          help="auto (default): onnxruntime on CPU when installed, else torch")
     predict.add_argument("--dicom-seg", action="store_true",

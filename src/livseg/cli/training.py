@@ -5,7 +5,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from livseg.cli.common import bounded_int, positive_float, positive_int
+from livseg.cli.common import bounded_int, positive_float, positive_int, thread_count
 from livseg.errors import LivsegInputError
 from livseg.io.text import check_writable_folder
 
@@ -92,7 +92,7 @@ def register(commands) -> None:
     train.add_argument("--lr", type=positive_float)
     train.add_argument("--seed", type=bounded_int(0))
     train.add_argument("--device", choices=("auto", "cpu", "cuda"))
-    train.add_argument("--threads", type=positive_int)
+    train.add_argument("--threads", type=thread_count)
     train.add_argument("--max-steps", type=positive_int, help="cap the batches per epoch")
     train.add_argument("--patience", type=positive_int,
                        help="stop after this many epochs without a better validation Dice")

@@ -15,8 +15,12 @@ from livseg.errors import LivsegInputError
 
 #: Rows and columns of one slice; CT is 512, rarely 1024 (2048 for some detectors).
 MAX_IN_PLANE = 4096
-#: Voxels of a whole volume: 2^30 is 4096 slices of 512x512.
-MAX_VOXELS = 2**30
+#: Voxels of a whole volume: 2^28 is 1024 slices of 512x512 (LiTS's longest CT has 987), which
+#: predict segments in bounded memory; a longer one is refused from its header (a 7 MB
+#: .nii.gz of 2000 slices took 4.3 GB), unless the budget is raised (--max-voxels).
+MAX_VOXELS = 2**28
+#: The finest voxel livseg reads: no clinical CT resolves below a tenth of a millimetre.
+MIN_SPACING_MM = 0.05
 MAX_IN_PLANE_SPACING_MM = 50.0
 MAX_SLICE_SPACING_MM = 100.0
 #: Length of the volume along any axis: larger than any patient.
@@ -60,13 +64,16 @@ def check_declared_size(size_xyz: Sequence[int], path: str | Path, limits: ReadL
 
 
 def check_spacing(spacing_xyz: Sequence[float], path: str | Path | None = None) -> None:
-    """Refuse a voxel size that no CT has: not finite, <= 0, over 50 mm in-plane or over
-    100 mm between slices."""
+    """Refuse a voxel size that no CT has: not finite, <= 0, under 0.05 mm, over 50 mm
+    in-plane or over 100 mm between slices."""
     spacing = [float(s) for s in spacing_xyz]
     shown = "x".join(f"{s:g}" for s in spacing)
     if not all(math.isfinite(s) and s > 0 for s in spacing):
         raise LivsegInputError(f"has a voxel size of {shown} mm; each must be a positive "
                                "number", path)
+    if min(spacing) < MIN_SPACING_MM:
+        raise LivsegInputError(f"has a voxel size of {shown} mm; livseg reads voxels of at "
+                               f"least {MIN_SPACING_MM:g} mm", path)
     if max(spacing[:2]) > MAX_IN_PLANE_SPACING_MM or spacing[2] > MAX_SLICE_SPACING_MM:
         raise LivsegInputError(f"has a voxel size of {shown} mm; livseg reads at most "
                                f"{MAX_IN_PLANE_SPACING_MM:g} mm in-plane and "

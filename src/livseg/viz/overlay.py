@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
+from livseg.errors import printable
 from livseg.io.text import atomic_output
 from livseg.io.volume import Volume
 from livseg.preprocess import to_canonical
@@ -84,7 +85,7 @@ def _layout(views: list[tuple[str, Image.Image]], coronal: tuple[str, Image.Imag
     page = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(page)
     font = ImageFont.load_default(size=12)
-    draw.text((width // 2, 2), title, fill=(0, 0, 0), font=font, anchor="mt")
+    draw.text((width // 2, 2), printable(title), fill=(0, 0, 0), font=font, anchor="mt")
     for number, (caption, view) in enumerate(views):
         left, top = (number % COLUMNS) * TILE, CAPTION + (number // COLUMNS) * (TILE + CAPTION)
         draw.text((left + TILE // 2, top + 2), caption, fill=(0, 0, 0), font=font, anchor="mt")
