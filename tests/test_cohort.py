@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from livseg.cli import main
-from livseg.errors import LivsegInputError
 from livseg.cohort import SUMMARY_COLUMNS, cohort_cases, shard_of
+from livseg.errors import LivsegInputError
 from livseg.io import write_volume
 from livseg.io.dicom_write import write_dicom_series
 from livseg.phantom import make_phantom
