@@ -158,3 +158,66 @@ def test_a_volume_written_as_a_series_reads_back_on_its_grid(tmp_path, direction
     back = read_volume(tmp_path)
     assert back.same_grid(volume)
     np.testing.assert_array_equal(back.array, hu)
+
+
+def _series_with(tmp_path, change, slices=4, which=(1,)):
+    """A 4-slice CT series with ``change(dataset)`` applied to the slices ``which``."""
+    import pydicom
+
+    folder = tmp_path / "series"
+    stored = np.full((slices, 16, 16), 1024, np.uint16)
+    stored[:, 4:12, 4:12] = 1074
+    stored[:, 0, :] = 24
+    write_series(folder, stored, [(0.0, 0.0, 2.0 * k) for k in range(slices)])
+    for index in which:
+        path = sorted(folder.iterdir())[index]
+        ds = pydicom.dcmread(path)
+        change(ds)
+        ds.save_as(path)
+    return folder
+
+
+@pytest.mark.parametrize("value", [[0, 0], [-1, -1], ["nan", "nan"], [0.7]])
+def test_a_pixel_spacing_that_is_no_size_is_refused(tmp_path, value):
+    """Regression: GDCM read PixelSpacing 0\\0, -1\\-1 and nan\\nan as 1 mm, silently."""
+    def change(ds):
+        ds.PixelSpacing = value
+
+    folder = _series_with(tmp_path, change, which=range(4))
+    with pytest.raises(LivsegInputError, match="PixelSpacing of") as caught:
+        read_volume(folder)
+    assert "\n" not in str(caught.value)
+
+
+def test_odd_slices_in_a_series_are_refused(tmp_path):
+    def rgb(ds):
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 3, "RGB"
+        ds.PlanarConfiguration = 0
+        ds.PixelData = bytes(16 * 16 * 3 * 2)
+
+    def mr(ds):
+        ds.Modality = "MR"
+
+    def spacing(ds):
+        ds.PixelSpacing = [0.9, 0.7]
+
+    def cut(ds):
+        ds.PixelData = ds.PixelData[: len(ds.PixelData) // 2]
+
+    def unplaced(ds):
+        del ds.ImagePositionPatient
+
+    for change, words in ((rgb, "not greyscale"), (mr, "different modalities"),
+                          (spacing, "different pixel spacings"), (cut, "bytes of pixel data")):
+        with pytest.raises(LivsegInputError, match=words):
+            read_volume(_series_with(tmp_path / change.__name__, change))
+    with pytest.raises(LivsegInputError, match="without ImagePositionPatient"):
+        read_volume(_series_with(tmp_path / "unplaced", unplaced, which=range(4)))
+
+
+def test_the_pixel_spacing_read_is_the_header_s(tmp_path):
+    def change(ds):
+        ds.PixelSpacing = [0.9, 0.6]  # rows 0.9 mm apart, columns 0.6 mm
+
+    volume = read_volume(_series_with(tmp_path, change, which=range(4)))
+    assert volume.spacing[:2] == pytest.approx((0.6, 0.9))

@@ -35,7 +35,8 @@ GANTRY_TILT_TOLERANCE_DEG = 0.05
 
 _HEADER_TAGS = ["SeriesInstanceUID", "Modality", "SeriesDescription", "ImageType",
                 "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing", "Rows",
-                "Columns", "SliceThickness", "SOPInstanceUID"]
+                "Columns", "SliceThickness", "SOPInstanceUID", "SamplesPerPixel",
+                "PhotometricInterpretation", "BitsAllocated", "NumberOfFrames", "PixelData"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,11 @@ class DicomSlice:
     rows: int
     columns: int
     slice_thickness: float | None
+    pixel_spacing: tuple[float, ...] | None = None  # PixelSpacing: between rows, columns
+    modality: str = "CT"
+    photometric: str = "MONOCHROME2"  # with SamplesPerPixel 1: greyscale
+    pixel_bytes: int | None = None  # bytes of uncompressed PixelData; None: encapsulated
+    expected_bytes: int = 0  # what Rows, Columns, BitsAllocated and SamplesPerPixel make
 
 
 @dataclass(frozen=True)
@@ -63,8 +69,8 @@ class DicomSeries:
 def _read_header(path: Path) -> pydicom.Dataset | None:
     import pydicom  # here: reading NIfTI/NRRD/MHA files never needs it
 
-    try:
-        return pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
+    try:  # the pixel data is read too (from the cache GDCM reads it from) to check its length
+        return pydicom.dcmread(path, specific_tags=_HEADER_TAGS)
     except Exception:  # noqa: BLE001  untrusted bytes: pydicom fails in many ways
         return None
 
@@ -84,6 +90,31 @@ def files_under(folder: Path) -> list[Path]:
     return found
 
 
+def _spacing(header: pydicom.Dataset) -> tuple[float, ...] | None:
+    """PixelSpacing as numbers (NaN for what is none); None when absent."""
+    value = header.get("PixelSpacing")
+    if value in (None, ""):
+        return None
+    values = list(value) if isinstance(value, list | tuple) or hasattr(value, "__iter__") \
+        and not isinstance(value, str) else [value]
+    try:
+        return tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        return (math.nan,)
+
+
+def _pixel_bytes(header: pydicom.Dataset) -> tuple[int | None, int]:
+    """The length of uncompressed PixelData (None when encapsulated) and what the header
+    says it must hold."""
+    frames = int(header.get("NumberOfFrames") or 1)
+    expected = int(header.Rows) * int(header.Columns) * frames * int(
+        header.get("SamplesPerPixel") or 1) * (int(header.get("BitsAllocated") or 16) // 8)
+    syntax = getattr(getattr(header, "file_meta", None), "TransferSyntaxUID", None)
+    if "PixelData" not in header or (syntax is not None and syntax.is_compressed):
+        return None, expected
+    return len(header.PixelData), expected
+
+
 def _slice_from_header(path: Path, header: pydicom.Dataset
                        ) -> tuple[DicomSlice, str, str, str] | None:
     """The slice geometry and series identity of one image header, or None when it is no
@@ -93,11 +124,17 @@ def _slice_from_header(path: Path, header: pydicom.Dataset
         if "ImagePositionPatient" not in header or _is_localizer(header):
             return None
         thickness = header.get("SliceThickness")
+        pixel_bytes, expected = _pixel_bytes(header)
         item = DicomSlice(path=path,
                           position=np.asarray(header.ImagePositionPatient, dtype=float),
                           orientation=np.asarray(header.ImageOrientationPatient, dtype=float),
                           rows=int(header.Rows), columns=int(header.Columns),
-                          slice_thickness=float(thickness) if thickness not in (None, "") else None)
+                          slice_thickness=float(thickness) if thickness not in (None, "") else None,
+                          pixel_spacing=_spacing(header),
+                          modality=str(header.get("Modality", "")),
+                          photometric=str(header.get("PhotometricInterpretation", "MONOCHROME2"))
+                          if int(header.get("SamplesPerPixel") or 1) == 1 else "colour",
+                          pixel_bytes=pixel_bytes, expected_bytes=expected)
         identity = (str(header.get("SeriesInstanceUID", "")), str(header.get("Modality", "")),
                     str(header.get("SeriesDescription", "")))
     except Exception:  # noqa: BLE001
@@ -131,14 +168,52 @@ def _slice_normal(orientation: np.ndarray) -> np.ndarray:
     return normal / np.linalg.norm(normal)
 
 
+def _check_slice(item: DicomSlice, first: DicomSlice, folder: Path) -> None:
+    """Refuse a slice that does not belong with the first one of its series, or that cannot
+    be a CT slice: another modality, colour, another pixel size or none, short pixel data."""
+    name = item.path.name
+    if not np.allclose(item.orientation, first.orientation, atol=1e-3):
+        raise LivsegInputError("slices of the series have different orientations", folder)
+    if (item.rows, item.columns) != (first.rows, first.columns):
+        raise LivsegInputError("slices of the series have different sizes", folder)
+    if item.modality != first.modality:
+        raise LivsegInputError(f"slices of the series have different modalities ({name} is "
+                               f"{item.modality or 'unknown'}, {first.path.name} "
+                               f"{first.modality or 'unknown'})", folder)
+    if item.photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise LivsegInputError(f"slice {name} is not greyscale ({item.photometric}); a CT "
+                               "slice is MONOCHROME2", folder)
+    spacing = item.pixel_spacing
+    if spacing is None:
+        raise LivsegInputError(f"slice {name} has no PixelSpacing: the size of its pixels is "
+                               "unknown", folder)
+    if len(spacing) != 2 or not all(math.isfinite(v) and v > 0 for v in spacing):
+        shown = "\\".join(f"{v:g}" for v in spacing)
+        raise LivsegInputError(f"slice {name} has a PixelSpacing of {shown}; it needs two "
+                               "positive numbers (mm)", folder)
+    if not np.allclose(spacing, first.pixel_spacing, rtol=1e-4, atol=0):
+        raise LivsegInputError(f"slices of the series have different pixel spacings ({name}: "
+                               f"{spacing[0]:g}x{spacing[1]:g} mm, {first.path.name}: "
+                               f"{first.pixel_spacing[0]:g}x{first.pixel_spacing[1]:g} mm)",
+                               folder)
+
+
+def _check_pixel_data(ordered: list[DicomSlice], folder: Path) -> None:
+    """Refuse a slice whose uncompressed pixel data is shorter than its header declares
+    (GDCM decodes what is there, and the rest of the slice is garbage)."""
+    for item in ordered:
+        if item.pixel_bytes is not None and item.pixel_bytes < item.expected_bytes:
+            raise LivsegInputError(f"slice {item.path.name} holds {item.pixel_bytes} bytes of "
+                                   f"pixel data; its header declares {item.rows}x"
+                                   f"{item.columns} pixels, {item.expected_bytes} bytes (a "
+                                   "truncated file?)", folder)
+
+
 def _order_and_check(series: DicomSeries, folder: Path) -> tuple[list[DicomSlice], list[str]]:
     """Slices sorted along the normal, and notes about uneven spacing or gantry tilt."""
     first = series.slices[0]
     for item in series.slices:
-        if not np.allclose(item.orientation, first.orientation, atol=1e-3):
-            raise LivsegInputError("slices of the series have different orientations", folder)
-        if (item.rows, item.columns) != (first.rows, first.columns):
-            raise LivsegInputError("slices of the series have different sizes", folder)
+        _check_slice(item, first, folder)
     normal = _slice_normal(first.orientation)
     ordered = sorted(series.slices, key=lambda s: float(s.position @ normal))
     heights = np.array([float(s.position @ normal) for s in ordered])
@@ -175,6 +250,12 @@ def choose_series(paths: list[Path], source: Path, uid: str | None = None) -> Di
     or a clear error."""
     series = find_series(paths)
     if not series:
+        unplaced = sum(1 for path in paths if (header := _read_header(path)) is not None
+                       and "Rows" in header and "ImagePositionPatient" not in header)
+        if unplaced:
+            raise LivsegInputError(f"holds {unplaced} DICOM image(s) without "
+                                   "ImagePositionPatient: where each slice lies is unknown, "
+                                   "so no volume can be built", source)
         what = "holds no DICOM image series" if source.is_dir() else "is not a DICOM CT image"
         raise LivsegInputError(what, source)
     if uid is not None:
@@ -238,6 +319,7 @@ def read_dicom_series(source: str | Path, uid: str | None = None,
     folder = Path(source)
     _, ordered, notes = ordered_series(folder, uid)
     check_declared_size((ordered[0].columns, ordered[0].rows, len(ordered)), folder, limits)
+    _check_pixel_data(ordered, folder)
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in ordered])
     try:
@@ -258,7 +340,7 @@ def read_dicom_series(source: str | Path, uid: str | None = None,
     else:
         slice_gap = first.slice_thickness or 1.0
     direction = np.column_stack([first.orientation[:3], first.orientation[3:], normal])
-    spacing = (image.GetSpacing()[0], image.GetSpacing()[1], slice_gap)
+    spacing = (first.pixel_spacing[1], first.pixel_spacing[0], slice_gap)  # checked, not GDCM's
     check_grid(array.shape, spacing, first.position, direction.ravel(), folder)
     for note in notes:
         log.warning("%s: %s", folder, note)
