@@ -188,3 +188,25 @@ def test_nifti_header_fields_that_disagree_are_named(tmp_path):
     _refused(hostile.nifti_patched(nan, 72, "h", 16, "bitpix.nii.gz"), "bitpix says 16")
     _refused(hostile.nifti_patched(nan, 344, "4s", b"nx1\0", "magic.nii.gz"), "magic")
     _refused(hostile.nifti2(tmp_path), "NIfTI-2")
+
+
+def test_data_that_is_not_hu_is_refused_not_warned_of(tmp_path):
+    """Regression: uint8 0..255 gave a 1195 ml "liver", HU x 1000 1106 ml and a DICOM
+    RescaleSlope of 1e6 7616 ml, each with a warning and exit 0."""
+    ct = hostile.phantom_ct()
+    hu = ct.array.astype(np.float32)
+    eight_bit = np.clip(hu, 0, 255).astype(np.uint8)
+    cases = {"uint8.nii.gz": (eight_bit, "no negative values"),
+             "milli.nii.gz": (hu * 1000, "far outside")}
+    for name, (array, words) in cases.items():
+        with pytest.raises(LivsegInputError, match=words):
+            read_ct(write_volume(ct.with_array(array), tmp_path / name))
+    stored = np.clip(hu + 1024, 0, 4095).astype(np.uint16)[:6]
+    from tests.io.dicom_factory import write_series
+
+    write_series(tmp_path / "slope", stored, [(0.0, 0.0, 7.0 * k) for k in range(6)],
+                 slope=1e6, pixel_spacing=(4.5, 4.0))
+    with pytest.raises(LivsegInputError, match="far outside"):
+        read_ct(tmp_path / "slope")
+    # a CT clipped to a soft-tissue window (as lits_vol256 is) is still HU
+    assert read_ct(write_volume(ct.with_array(np.clip(hu, -40, 160)), tmp_path / "w.nii.gz"))

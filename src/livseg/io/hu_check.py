@@ -27,6 +27,9 @@ DENSE_HU = 700.0  # above: cortical bone and metal only, a few percent of a CT a
 MIN_AIR_FRACTION = 0.001
 MIN_SOFT_TISSUE_FRACTION = 0.05
 MAX_DENSE_FRACTION = 0.05
+#: Beyond these (at the 0.1 and 99.9 percentiles) no CT is in HU: air is -1000, metal in
+#: extended-range CT reaches a few thousand.
+HU_RANGE = (-3000.0, 10000.0)
 SAMPLE_VOXELS = 2_000_000
 
 
@@ -44,6 +47,16 @@ def hu_warnings(array: np.ndarray, path: str | Path | None = None) -> list[str]:
     if high - low < 50:
         raise LivsegInputError(f"does not look like a CT: nearly all voxels lie within 50 of "
                                f"one value ({shown})", path)
+    if low < HU_RANGE[0] or high > HU_RANGE[1]:
+        raise LivsegInputError(f"does not look like CT in Hounsfield units: its values reach "
+                               f"{low:g}..{high:g} (0.1 to 99.9 percentile), far outside "
+                               f"{HU_RANGE[0]:g}..{HU_RANGE[1]:g} HU; is its rescale slope "
+                               "or unit wrong?", path)
+    if low >= 0:
+        raise LivsegInputError(f"does not look like CT in Hounsfield units: it has no "
+                               f"negative values ({shown}), so neither fat (-100 HU) nor air "
+                               "(-1000 HU); is it 8-bit pixels or stored values without "
+                               "their rescale?", path)
     if air < MIN_AIR_FRACTION and dense > MAX_DENSE_FRACTION:
         raise LivsegInputError(f"does not look like CT in Hounsfield units: no air near -1000 "
                                f"HU and {dense:.0%} of voxels above {DENSE_HU:g} HU ({shown}); "
