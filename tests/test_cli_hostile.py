@@ -206,3 +206,82 @@ def test_a_disk_without_room_for_the_results_is_refused_first(tmp_path):
     with pytest.raises(LivsegInputError, match="is not a folder"):
         check_writable_folder(tmp_path / "file" / "out")
     assert not (tmp_path / "a").exists()
+
+
+def _bad_weights(folder: Path) -> dict[str, tuple[Path, str, str]]:
+    """Weight files a careless or hostile user may give: name -> (file, option, words)."""
+    import json
+    import shutil
+
+    import torch
+
+    from livseg.weights import WEIGHTS_DIR
+
+    made = {}
+    sidecar = json.loads((WEIGHTS_DIR / "onnx" / "liver.json").read_text())
+
+    def onnx(name, data: bytes | None, change=None):
+        path = folder / f"{name}.onnx"
+        if data is None:
+            shutil.copy(WEIGHTS_DIR / "onnx" / "liver.onnx", path)
+        else:
+            path.write_bytes(data)
+        description = json.loads(json.dumps(sidecar))
+        if change:
+            change(description)
+        path.with_suffix(".json").write_text(json.dumps(description))
+        return path
+
+    made["garbage onnx"] = (onnx("garbage", b"\x08\x01garbage" * 50), "--liver-weights",
+                            "not a readable ONNX model")
+    made["empty onnx"] = (onnx("empty", b""), "--liver-weights", "not a readable ONNX model")
+    for value, words in ((0, "size multiple is 0;"), ("abc", "size multiple is 'abc'")):
+        made[f"multiple {value}"] = (onnx(f"multiple{value}", None, lambda d, v=value:
+                                          d["input"].update(size_multiple=v)),
+                                     "--liver-weights", words)
+    made["in_channels 1000"] = (onnx("channels", None, lambda d: d["checkpoint"]["input"]
+                                     .update(in_channels=1000)), "--liver-weights",
+                                "number of input slices is 1000")
+    payload = torch.load(WEIGHTS_DIR / "liver_mobileunet.pt", weights_only=True)
+
+    def checkpoint(name, change):
+        copy = json.loads(json.dumps({k: v for k, v in payload.items() if k != "model_state"}))
+        change(copy)
+        path = folder / f"{name}.pt"
+        torch.save({**copy, "model_state": payload["model_state"]}, path)
+        return path
+
+    made["unknown architecture"] = (checkpoint("arch", lambda d: d["architecture"].update(
+        name="transformer")), "--liver-weights", "unknown architecture 'transformer'")
+    made["nan window"] = (checkpoint("nan", lambda d: d["input"].update(
+        window_hu=[float("nan"), 160.0])), "--liver-weights", "HU window is nan")
+    made["width 1000"] = (checkpoint("wide", lambda d: d["architecture"].update(width=1000)),
+                          "--liver-weights", "'width' is 1000")
+    made["tumour as liver"] = (WEIGHTS_DIR / "tumour_mobileunet.pt", "--liver-weights",
+                               "tumour stage's weights, given as the liver")
+    (folder / "folder.pt").mkdir()
+    made["folder"] = (folder / "folder.pt", "--tumour-weights", "is a folder")
+    return made
+
+
+def test_bad_weight_files_get_exit_2_and_one_line(tmp_path, capsys, readable_ct):
+    """Regression: each of these gave a traceback and exit 1 (or, tumour weights as the
+    liver's, a 49 ml liver); a width of 1000 cost 27 s and 6.2 GB first."""
+    for name, (path, option, words) in _bad_weights(tmp_path).items():
+        code = main(["predict", str(readable_ct), "-o", str(tmp_path / "out"), option,
+                     str(path)])
+        assert code == 2, name
+        _one_line(capsys.readouterr().err, path.stem, words)
+        assert not (tmp_path / "out").exists()
+
+
+def test_the_unpicklers_refusal_says_what_it_met_not_torchs_boilerplate(tmp_path, capsys,
+                                                                         readable_ct):
+    evil = tmp_path / "evil.pt"
+    evil.write_bytes(pickle.dumps({"format": "livseg-checkpoint",
+                                   "model_state": _WritesAMarker(tmp_path / "m")}))
+    main(["predict", str(readable_ct), "-o", str(tmp_path / "out"), "--liver-weights",
+          str(evil)])
+    line = capsys.readouterr().err
+    assert "In PyTorch 2.6" not in line and "(1)" not in line, line
+    assert "refused by the unpickler" not in line and "\x1b" not in line, line

@@ -126,7 +126,7 @@ class Cascade:
             chosen = choose_backend(backend, device, path)
             quantised = DEFAULT_INT8[name] and chosen == "onnx" if int8 is None else int8
             path = path or shipped_weights(name, chosen, quantised)
-            stage = Stage.load(path, device, chosen, threads)
+            stage = Stage.load(path, device, chosen, threads, stage=name)
             verify_checksum(path, stage.sha256)
             stages.append(stage)
         return cls(*stages, settings=settings)

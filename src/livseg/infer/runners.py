@@ -82,8 +82,13 @@ class OnnxRunner:
             options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         source = model if isinstance(model, bytes) else str(model)
-        self.session = onnxruntime.InferenceSession(source, options,
-                                                    providers=["CPUExecutionProvider"])
+        try:
+            self.session = onnxruntime.InferenceSession(source, options,
+                                                        providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime's own kinds: InvalidProtobuf, Fail, ...
+            reason = str(error).strip().splitlines()[-1].split(" : ")[-1][:160] or "empty"
+            raise LivsegInputError(f"is not a readable ONNX model ({reason})",
+                                   None if isinstance(model, bytes) else model) from None
         self.input_name = self.session.get_inputs()[0].name
         self.size_multiple = size_multiple
 

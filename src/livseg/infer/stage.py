@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from livseg.errors import LivsegInputError
+from livseg.infer.description import check_description
 from livseg.infer.runners import OnnxRunner, TorchRunner, choose_backend
 from livseg.io.text import file_sha256
 from livseg.preprocess import hu_window
@@ -36,20 +37,29 @@ class Stage:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu", backend: str = "torch",
-             threads: int | None = None) -> Stage:
+             threads: int | None = None, stage: str | None = None) -> Stage:
         """A checkpoint (.pt) or an exported model (.onnx with its .json) on ``backend``
-        ("auto" picks by the file's kind); a checkpoint on "onnx" is exported in memory."""
+        ("auto" picks by the file's kind); a checkpoint on "onnx" is exported in memory.
+        Its description is checked first (infer/description.py), to be of ``stage`` when
+        that is given."""
         path = Path(path)
+        if path.is_dir():
+            raise LivsegInputError("is a folder, not a weights file (.pt or .onnx)", path)
+        if not path.is_file():
+            raise LivsegInputError("does not exist", path)
         backend = choose_backend(backend, device, path)
         if path.suffix == ".onnx":
             if backend != "onnx":
                 raise LivsegInputError("is an ONNX model: it runs with --backend onnx", path)
             sidecar = _read_sidecar(path)
-            runner = OnnxRunner(path, int(sidecar["input"]["size_multiple"]), threads)
+            multiple = sidecar["input"]["size_multiple"]
+            check_description(sidecar["checkpoint"], path.with_suffix(".json"), stage,
+                              size_multiple=multiple)
+            runner = OnnxRunner(path, int(multiple), threads)
             return cls(runner, sidecar["checkpoint"], path.name, file_sha256(path))
         from livseg.models.checkpoint import load_model
 
-        model, description = load_model(path)
+        model, description = load_model(path, stage)
         if backend == "onnx":
             from livseg.models.onnx_graph import onnx_bytes
 

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from livseg._version import __version__
-from livseg.errors import LivsegInputError
+from livseg.errors import LivsegInputError, printable
 from livseg.io.text import atomic_output
 from livseg.models.registry import build_model
 
@@ -88,18 +88,26 @@ def read_checkpoint(path: Path) -> dict:
 
 def _unpickler_reason(error: Exception) -> str:
     """The line of torch's weights-only refusal that says what it met."""
-    lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
-    lines = [line.split("WeightsUnpickler error:")[-1].strip() for line in lines
-             if not line.startswith(("Please file", "Check the documentation"))]
-    return next((line for line in lines if line), "refused by the unpickler")[:160]
+    told = str(error).partition("WeightsUnpickler error:")[2]
+    lines = [line.strip() for line in told.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith("Check the documentation")]
+    return printable(lines[0])[:160] if lines else "refused by the unpickler"
 
 
-def load_model(path: Path) -> tuple[nn.Module, dict]:
-    """Rebuild the network of a checkpoint with its weights, in eval mode, and its description."""
-    payload = read_checkpoint(path)
+def load_model(path: Path, stage: str | None = None) -> tuple[nn.Module, dict]:
+    """Rebuild the network of a checkpoint with its weights, in eval mode, and its
+    description (checked first: of ``stage``, when given)."""
+    from livseg.infer.description import check_description
+
+    payload = check_description(read_checkpoint(path), path, stage)
     args = dict(payload["architecture"])
-    model = build_model(args.pop("name"), **args)
-    model.load_state_dict(payload["model_state"])
+    try:
+        model = build_model(args.pop("name"), **args)
+        model.load_state_dict(payload["model_state"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        reason = str(error).strip().splitlines()[0][:160]
+        raise LivsegInputError(f"holds weights that do not fit its architecture ({reason})",
+                               path) from None
     model.eval()
     description = {k: v for k, v in payload.items() if k not in ("model_state", "resume")}
     return model, description
