@@ -210,3 +210,9 @@ def test_data_that_is_not_hu_is_refused_not_warned_of(tmp_path):
         read_ct(tmp_path / "slope")
     # a CT clipped to a soft-tissue window (as lits_vol256 is) is still HU
     assert read_ct(write_volume(ct.with_array(np.clip(hu, -40, 160)), tmp_path / "w.nii.gz"))
+
+
+def test_a_series_asked_of_a_single_file_is_refused(tmp_path):
+    path = write_volume(hostile.phantom_ct(), tmp_path / "ct.nii.gz")
+    with pytest.raises(LivsegInputError, match="--series chooses"):
+        read_volume(path, series="1.2.3")

@@ -1,6 +1,8 @@
 """A served app on a small phantom CT, with the shipped cascade or a stand-in."""
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
 
 import pytest
@@ -32,3 +34,24 @@ def wait_for(client: TestClient, job_id: str, timeout_s: float = 90.0) -> dict:
             return status
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish in {timeout_s} s")
+
+
+@contextlib.contextmanager
+def serving(app, protocol=None):
+    """``app`` served by uvicorn on a free loopback port, in a thread, with the HTTP protocol
+    ``livseg serve`` uses (or ``protocol``); yields its URL."""
+    import uvicorn
+
+    from livseg.serve.protocol import HeaderDeadlineProtocol
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                            http=protocol or HeaderDeadlineProtocol)
+    served = uvicorn.Server(config)
+    thread = threading.Thread(target=served.run, daemon=True)
+    thread.start()
+    while not served.started:
+        time.sleep(0.05)
+    port = served.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    served.should_exit = True
+    thread.join(10)

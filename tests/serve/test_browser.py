@@ -3,9 +3,7 @@ downloads no browser here). Upload a CT, wait, and look at what the viewer drew;
 on-device mode, where both networks run in the page with onnxruntime-web."""
 from __future__ import annotations
 
-import contextlib
 import shutil
-import threading
 import time
 from pathlib import Path
 
@@ -17,26 +15,10 @@ from livseg.serve import ServeSettings, create_app
 from livseg.serve.app import STATIC
 
 from ..conftest import skip_or_fail
+from .conftest import serving
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.slow
-
-
-@contextlib.contextmanager
-def _serving(app):
-    """``app`` served by uvicorn on a free loopback port, in a thread; yields its URL."""
-    import uvicorn
-
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning")
-    served = uvicorn.Server(config)
-    thread = threading.Thread(target=served.run, daemon=True)
-    thread.start()
-    while not served.started:
-        time.sleep(0.05)
-    port = served.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    served.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +26,7 @@ def server(tmp_path_factory):
     if not (STATIC / "vendor" / "niivue.umd.js").is_file():
         skip_or_fail("the page's libraries are not vendored (make setup runs "
                      "tools/vendor_web.py)")
-    with _serving(create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))) as url:
+    with serving(create_app(ServeSettings(jobs_dir=tmp_path_factory.mktemp("jobs")))) as url:
         yield url
 
 
@@ -124,7 +106,7 @@ def test_without_its_libraries_the_page_says_so_and_shows_the_picture(browser, c
     bare = tmp_path / "static"
     shutil.copytree(STATIC, bare, ignore=shutil.ignore_patterns("vendor"))
     monkeypatch.setattr("livseg.serve.app.STATIC", bare)
-    with _serving(create_app(ServeSettings(jobs_dir=tmp_path / "jobs"))) as url:
+    with serving(create_app(ServeSettings(jobs_dir=tmp_path / "jobs"))) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))

@@ -213,3 +213,33 @@ def test_state_changing_requests_from_another_site_are_refused(tmp_path, ct_file
                                              "Sec-Fetch-Site": "same-origin"},
                       files={"file": ("ct.nii.gz", ct_file.read_bytes())})
     assert own.status_code == 202
+
+
+def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(tmp_path):
+    """Regression: a connection sending its headers slowly (slowloris) was never timed
+    out. A whole request on the same connection before and after still works."""
+    import socket
+
+    from livseg.serve.protocol import HeaderDeadlineProtocol
+
+    from .conftest import serving
+
+    class Quick(HeaderDeadlineProtocol):
+        header_timeout_s = 1.0
+
+    with serving(create_app(ServeSettings(jobs_dir=tmp_path / "jobs")), Quick) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as slow:
+            slow.sendall(b"GET /api/jobs/x HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.perf_counter()
+            slow.sendall(b"X-Slow: 1\r\n")
+            assert slow.recv(1024) == b""  # closed by the server, no answer
+            assert 0.8 < time.perf_counter() - started < 5
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as quick:
+            for _ in range(2):  # keep-alive: the deadline starts again for each request
+                quick.sendall(b"GET /api/jobs/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                answer = b""
+                while not answer.endswith(b"}"):  # the head, then the JSON body
+                    answer += quick.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 404")
+                time.sleep(0.6)

@@ -70,7 +70,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                    threads=args.threads, max_voxels=args.max_voxels,
                                    allowed_hosts=tuple(dict.fromkeys(hosts))))
     print(f"livseg serve: http://{args.host}:{args.port}/ (API: /docs)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    from livseg.serve.protocol import HeaderDeadlineProtocol
+
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                http=HeaderDeadlineProtocol)
     return 0
 
 

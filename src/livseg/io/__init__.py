@@ -47,6 +47,10 @@ def read_volume(path: str | Path, series: str | None = None,
         raise LivsegInputError("does not exist", path)
     if path.is_dir():
         return read_dicom_series(path, series, limits)
+    if series is not None:
+        raise LivsegInputError(f"is a single file, but a DICOM series ({series}) was asked "
+                               "for; --series chooses among the series of a DICOM folder",
+                               path)
     if path.stat().st_size == 0:
         raise LivsegInputError("is an empty file", path)
     if path.name.lower().endswith(DICOM_SUFFIXES):
