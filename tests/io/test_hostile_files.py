@@ -197,7 +197,7 @@ def test_data_that_is_not_hu_is_refused_not_warned_of(tmp_path):
     hu = ct.array.astype(np.float32)
     eight_bit = np.clip(hu, 0, 255).astype(np.uint8)
     cases = {"uint8.nii.gz": (eight_bit, "no negative values"),
-             "milli.nii.gz": (hu * 1000, "far outside")}
+             "milli.nii.gz": (hu * 1000, "far above")}
     for name, (array, words) in cases.items():
         with pytest.raises(LivsegInputError, match=words):
             read_ct(write_volume(ct.with_array(array), tmp_path / name))
@@ -206,10 +206,15 @@ def test_data_that_is_not_hu_is_refused_not_warned_of(tmp_path):
 
     write_series(tmp_path / "slope", stored, [(0.0, 0.0, 7.0 * k) for k in range(6)],
                  slope=1e6, pixel_spacing=(4.5, 4.0))
-    with pytest.raises(LivsegInputError, match="far outside"):
+    with pytest.raises(LivsegInputError, match="far above"):
         read_ct(tmp_path / "slope")
-    # a CT clipped to a soft-tissue window (as lits_vol256 is) is still HU
+    # a CT clipped to a soft-tissue window (as lits_vol256 is) is still HU, and so is one
+    # padded outside its field of view with -3024 or -32768
     assert read_ct(write_volume(ct.with_array(np.clip(hu, -40, 160)), tmp_path / "w.nii.gz"))
+    for pad in (-3024, -32768):
+        padded = hu.astype(np.int16)
+        padded[:, :20, :] = pad
+        assert read_ct(write_volume(ct.with_array(padded), tmp_path / f"pad{-pad}.nii.gz"))
 
 
 def test_a_series_asked_of_a_single_file_is_refused(tmp_path):

@@ -8,6 +8,8 @@ import os
 import time
 import zipfile
 
+import pytest
+
 from livseg.serve import ServeSettings, create_app
 from livseg.serve.app import STATIC
 from livseg.serve.jobs import jobs_root
@@ -243,3 +245,22 @@ def test_a_request_head_sent_a_byte_at_a_time_is_cut_off(tmp_path):
                     answer += quick.recv(4096)
                 assert answer.startswith(b"HTTP/1.1 404")
                 time.sleep(0.6)
+
+
+def test_an_upload_is_read_in_a_child_bounded_in_memory_and_time(tmp_path, ct_file):
+    """The first read of an upload runs in a process of its own: one that needs more
+    memory or time than it is given is refused (422), and the server goes on."""
+    from livseg.io import UPLOAD_LIMITS
+    from livseg.serve.decode import DecodeFailed, decode_upload
+
+    (tmp_path / "in").mkdir()
+    upload = tmp_path / "in" / ct_file.name
+    upload.write_bytes(ct_file.read_bytes())
+    args = ([upload], tmp_path / "in", 2**30, UPLOAD_LIMITS, tmp_path / "ct.nii.gz")
+    with pytest.raises(DecodeFailed, match="memory"):
+        decode_upload(*args, memory_bytes=2**20)
+    with pytest.raises(DecodeFailed, match="more than 0.001 s"):
+        decode_upload(*args, seconds=0.001)
+    assert not (tmp_path / "ct.nii.gz").exists()
+    assert decode_upload(*args) == upload  # and with room, the same upload is read
+    assert (tmp_path / "ct.nii.gz").is_file()

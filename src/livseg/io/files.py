@@ -127,6 +127,8 @@ def _read_with_itk(path: Path, limits: ReadLimits, shown: Path | None = None) ->
     try:
         image = reader.Execute()
     except RuntimeError as error:
+        if "allocate" in str(error).lower():  # ITK's bad_alloc: no memory, not a bad file
+            raise MemoryError(f"{path}: {_itk_reason(error)}") from None
         raise LivsegInputError("truncated or corrupt voxel data "
                                f"({_itk_reason(error)})", path) from None
     volume = volume_from_sitk(image, path)

@@ -27,9 +27,10 @@ DENSE_HU = 700.0  # above: cortical bone and metal only, a few percent of a CT a
 MIN_AIR_FRACTION = 0.001
 MIN_SOFT_TISSUE_FRACTION = 0.05
 MAX_DENSE_FRACTION = 0.05
-#: Beyond these (at the 0.1 and 99.9 percentiles) no CT is in HU: air is -1000, metal in
-#: extended-range CT reaches a few thousand.
-HU_RANGE = (-3000.0, 10000.0)
+#: Above this (at the 99.9 percentile) no CT is in HU: metal in extended-range CT reaches a
+#: few thousand. (There is no such bound below: scanners pad outside their field of view
+#: with -2048, -3024 or -32768.)
+MAX_HU = 10000.0
 SAMPLE_VOXELS = 2_000_000
 
 
@@ -47,11 +48,11 @@ def hu_warnings(array: np.ndarray, path: str | Path | None = None) -> list[str]:
     if high - low < 50:
         raise LivsegInputError(f"does not look like a CT: nearly all voxels lie within 50 of "
                                f"one value ({shown})", path)
-    if low < HU_RANGE[0] or high > HU_RANGE[1]:
-        raise LivsegInputError(f"does not look like CT in Hounsfield units: its values reach "
-                               f"{low:g}..{high:g} (0.1 to 99.9 percentile), far outside "
-                               f"{HU_RANGE[0]:g}..{HU_RANGE[1]:g} HU; is its rescale slope "
-                               "or unit wrong?", path)
+    if high > MAX_HU:
+        raise LivsegInputError(f"does not look like CT in Hounsfield units: a thousandth of "
+                               f"its voxels lie above {high:g}, far above any tissue or metal "
+                               f"(at most about {MAX_HU:g} HU); is its rescale slope or unit "
+                               "wrong?", path)
     if low >= 0:
         raise LivsegInputError(f"does not look like CT in Hounsfield units: it has no "
                                f"negative values ({shown}), so neither fat (-100 HU) nor air "

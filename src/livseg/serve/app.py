@@ -28,10 +28,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from livseg._version import __version__
-from livseg.errors import LivsegInputError
 from livseg.io.limits import MAX_VOXELS, ReadLimits
+from livseg.serve.decode import DecodeFailed, decode_upload
 from livseg.serve.jobs import DOWNLOADS, Job, JobStore, QueueFull, jobs_root
-from livseg.serve.uploads import UploadError, receive_files, unpack_zip
+from livseg.serve.uploads import UploadError, receive_files
 
 STATIC = Path(__file__).parent / "static"
 MODEL_FILES = ("liver.onnx", "liver.json", "tumour.onnx", "tumour.json")
@@ -140,14 +140,17 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
                 try:
                     files = await receive_files(request.headers.get("content-type", ""),
                                                 request.stream(), folder / "input", limit)
-                    source = await run_in_threadpool(_prepare_input, files, folder / "input",
-                                                     limit, settings.read_limits)
+                    source = await run_in_threadpool(decode_upload, files, folder / "input",
+                                                     limit, settings.read_limits,
+                                                     folder / "ct.nii.gz")
                     store.submit(Job(job_id, folder, source))
                 except BaseException:
                     shutil.rmtree(folder, ignore_errors=True)
                     raise
         except UploadError as error:
             return _error(error.status, str(error))
+        except DecodeFailed as error:
+            return _error(422, str(error))
         except QueueFull:
             return _error(503, "too many jobs are waiting; try again in a minute",
                           {"Retry-After": "60"})
@@ -194,18 +197,3 @@ def _error(status: int, message: str, headers: dict | None = None) -> JSONRespon
     return JSONResponse({"detail": message}, status_code=status, headers=headers)
 
 
-def _prepare_input(files: list[Path], folder: Path, limit: int, limits: ReadLimits) -> Path:
-    """The case to segment: one image file, an unpacked zip, or a folder of DICOM files;
-    read once here (under ``limits``) so that what is not a CT in HU is refused at upload,
-    with its own name."""
-    from livseg.io.hu_check import read_ct
-
-    source = files[0] if len(files) == 1 else folder
-    if len(files) == 1 and files[0].suffix.lower() == ".zip":
-        source = unpack_zip(files[0], folder, limit)
-    try:
-        read_ct(source, limits=limits)
-    except LivsegInputError as error:
-        shown = files[0].name if len(files) == 1 else "the uploaded folder"
-        raise UploadError(400, str(error).replace(str(source), shown)) from None
-    return source

@@ -1,7 +1,8 @@
 """Segmentation jobs of the web app: a bounded queue, worker threads, a time to live.
 
 A job owns one folder: ``input/`` (the upload), ``out/`` (what ``predict_file`` writes,
-all or nothing) and ``ct.nii.gz`` (the CT as read, for the viewer). Jobs wait in a queue of
+all or nothing) and ``ct.nii.gz`` (the CT as read at upload, for the viewer). Jobs wait
+in a queue of
 bounded length (a full queue refuses new jobs, the server itself stays responsive); a
 worker's failure marks its job failed and the worker goes on. Finished jobs' folders are
 deleted after ``ttl_s``. A server killed without its clean-up leaves its folders behind;
@@ -160,7 +161,6 @@ class JobStore:
             return self._cascade
 
     def _work(self) -> None:
-        from livseg.io import read_volume, write_volume
         from livseg.predict import predict_file
 
         while not self._stop.is_set():
@@ -170,8 +170,6 @@ class JobStore:
                 continue
             job.status = "running"
             try:
-                write_volume(read_volume(job.input, limits=self.limits),
-                             job.folder / "ct.nii.gz")
                 predict_file(job.input, job.folder / "out", self.cascade(), mesh=self.mesh,
                              limits=self.limits,
                              progress=lambda step, fraction, job=job: self._progress(

@@ -16,6 +16,9 @@ from pathlib import Path, PurePosixPath
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from livseg.errors import LivsegInputError, printable
+from livseg.io.limits import ReadLimits
+
 MAX_UNZIPPED_RATIO = 200  # a zip that inflates more than this is treated as a bomb
 MAX_ZIP_MEMBERS = 10_000
 MAX_UPLOAD_FILES = 10_000  # the files of one DICOM folder; more is not one CT
@@ -182,3 +185,23 @@ def _series_folder(folder: Path) -> Path:
         raise UploadError(400, f"the zip holds files in {len(holders)} folders; zip one "
                                "DICOM series folder")
     return holders.pop()
+
+
+def prepare_input(files: list[Path], folder: Path, limit: int, limits: ReadLimits,
+                  viewer_ct: Path) -> Path:
+    """The case to segment: one image file, an unpacked zip, or a folder of DICOM files;
+    read once here (under ``limits``) so that what is not a CT in HU is refused at upload,
+    with its own name, and written to ``viewer_ct`` (the CT as read, for the viewer)."""
+    from livseg.io import write_volume
+    from livseg.io.hu_check import read_ct
+
+    source = files[0] if len(files) == 1 else folder
+    if len(files) == 1 and files[0].suffix.lower() == ".zip":
+        source = unpack_zip(files[0], folder, limit)
+    try:
+        volume = read_ct(source, limits=limits)
+    except LivsegInputError as error:
+        shown = files[0].name if len(files) == 1 else "the uploaded folder"
+        raise UploadError(400, printable(str(error).replace(str(source), shown))) from None
+    write_volume(volume, viewer_ct)
+    return source
