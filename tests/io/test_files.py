@@ -139,3 +139,19 @@ def test_truncated_nrrd_and_metaimage(tmp_path, oblique_volume, suffix):
     cut = tmp_path / f"cut{suffix}"
     cut.write_bytes(data[:-300])
     _expect_input_error(cut, "truncated or corrupt")
+
+
+def test_what_the_native_readers_print_goes_to_the_debug_log(capfd, caplog):
+    """Regression: ITK's and the NIfTI library's warnings leaked onto stderr, after
+    livseg's one-line message."""
+    import logging
+    import os
+
+    from livseg.io.native import native_output_logged
+
+    with caplog.at_level(logging.DEBUG, logger="livseg.io.native"), native_output_logged():
+        os.write(2, b"** NIFTI: a warning from C\n")
+    assert capfd.readouterr().err == ""
+    assert "a warning from C" in caplog.text
+    os.write(2, b"after\n")  # stderr is itself again
+    assert capfd.readouterr().err == "after\n"

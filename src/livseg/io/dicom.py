@@ -19,6 +19,7 @@ import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
 from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_declared_size, check_grid
+from livseg.io.native import native_output_logged
 from livseg.io.volume import Volume
 
 if TYPE_CHECKING:
@@ -323,7 +324,8 @@ def read_dicom_series(source: str | Path, uid: str | None = None,
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames([str(s.path) for s in ordered])
     try:
-        image = reader.Execute()
+        with native_output_logged():
+            image = reader.Execute()
     except RuntimeError as error:
         reason = str(error).strip().splitlines()[-1]
         raise LivsegInputError(f"cannot decode the DICOM pixel data ({reason})", folder) from None

@@ -14,6 +14,7 @@ import SimpleITK as sitk
 
 from livseg.errors import LivsegInputError
 from livseg.io.limits import DEFAULT_LIMITS, ReadLimits, check_declared_size, check_grid
+from livseg.io.native import native_output_logged
 from livseg.io.nifti_header import check_nifti_header
 from livseg.io.text_headers import itk_header
 from livseg.io.volume import Volume
@@ -110,7 +111,8 @@ def _read_with_itk(path: Path, limits: ReadLimits, shown: Path | None = None) ->
     reader.SetFileName(str(path))
     path = shown or path
     try:
-        reader.ReadImageInformation()
+        with native_output_logged():
+            reader.ReadImageInformation()
     except RuntimeError as error:
         raise LivsegInputError(f"not a readable image ({_itk_reason(error)})", path) from None
     dimension = reader.GetDimension()
@@ -125,7 +127,8 @@ def _read_with_itk(path: Path, limits: ReadLimits, shown: Path | None = None) ->
     check_grid(size[:3][::-1], reader.GetSpacing()[:3], reader.GetOrigin()[:3],
                _direction_3d(reader.GetDirection(), dimension), path)
     try:
-        image = reader.Execute()
+        with native_output_logged():
+            image = reader.Execute()
     except RuntimeError as error:
         if "allocate" in str(error).lower():  # ITK's bad_alloc: no memory, not a bad file
             raise MemoryError(f"{path}: {_itk_reason(error)}") from None
