@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from livseg.errors import LivsegInputError
@@ -139,3 +139,49 @@ def test_a_nifti_header_with_nan_or_infinity_anywhere(tmp_path, field):
                     assert str(error).startswith(str(path))
                 else:
                     assert np.isfinite([*read.spacing, *read.origin, *read.direction]).all()
+
+
+_META_KEYS = ("NDims", "DimSize", "ElementType", "ElementSpacing", "Offset", "Position",
+              "TransformMatrix", "ElementDataFile", "HeaderSize", "CompressedData",
+              "ElementNumberOfChannels", "Comment", "elementdatafile", "Element DataFile")
+_NRRD_KEYS = ("type", "dimension", "sizes", "encoding", "data file", "datafile",
+              "line skip", "byte skip", "space origin", "kinds", "endian", "content")
+_VALUES = ("3", "8 8 4", "MET_UCHAR", "uchar", "raw", "gzip", "LOCAL", "/etc/passwd",
+           "../x", "data.raw", "1 0 0 0 1 0 0 0 1", "nan", "-1", "True", "")
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[
+    HealthCheck.function_scoped_fixture])
+@given(nrrd=st.booleans(),
+       lines=st.lists(st.tuples(st.integers(0, 13), st.sampled_from(("=", ":", " = ", ": ",
+                                                                     ":=", " ")),
+                                st.sampled_from(_VALUES)), max_size=4))
+def test_header_grammar_never_lets_itk_read_another_file(tmp_path, nrrd, lines):
+    """MetaImage and NRRD headers built from their own keys, both separators, repeats and
+    hostile values: the header ITK is given names only the link to the checked file."""
+    from livseg.io import DEFAULT_LIMITS
+    from livseg.io.text_headers import itk_header
+
+    keys = _NRRD_KEYS if nrrd else _META_KEYS
+    extra = "".join(f"{keys[key % len(keys)]}{sep}{value}\n" for key, sep, value in lines)
+    text = (f"NRRD0004\ntype: uchar\ndimension: 3\nsizes: 8 8 4\nencoding: raw\n{extra}"
+            if nrrd else f"NDims = 3\nDimSize = 8 8 4\nElementType = MET_UCHAR\n{extra}"
+            "ElementDataFile = LOCAL\n")
+    path = tmp_path / ("h.nrrd" if nrrd else "h.mha")
+    path.write_bytes(text.encode() + b"\n" + bytes(256))
+    (tmp_path / "data.raw").write_bytes(bytes(256))
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))  # each example its own (tmp_path is shared)
+    try:
+        header = itk_header(path, DEFAULT_LIMITS, folder)
+    except LivsegInputError as error:
+        assert str(error).startswith(str(path)) and "\n" not in str(error)
+        event("refused")
+        return
+    event("header written")
+    named = [line for line in header.read_text().splitlines()
+             if line.lower().startswith(("data file", "elementdatafile"))]
+    assert named and all(line.split("=" if "=" in line else ":", 1)[1].strip() == "voxels"
+                         for line in named)
+    assert (folder / "voxels").resolve() in (path.resolve(), (tmp_path / "data.raw").resolve())

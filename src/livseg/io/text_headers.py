@@ -226,7 +226,8 @@ def _metaimage_header(path: Path, limits: ReadLimits, folder: Path) -> Path:
     written = [f"{name} = {fields[key]}" for key, name in _META_WRITTEN.items() if key in fields]
     data_file = fields["elementdatafile"]
     if data_file.upper() == "LOCAL":
-        if int(fields.get("headersize", "0") or 0) != 0:
+        if "headersize" in fields and _numbers(fields["headersize"], "HeaderSize", path, 1,
+                                               int) != [0]:
             raise LivsegInputError("has a HeaderSize with its data inside the file", path)
         written += [f"HeaderSize = {data_offset}", f"ElementDataFile = {_link_data(folder, path)}"]
     else:
