@@ -51,3 +51,17 @@ def test_stl_and_ply_read_back(tmp_path):
     header, body = ply.split(b"end_header\n", 1)
     assert f"element vertex {len(vertices)}".encode() in header
     assert np.allclose(np.frombuffer(body[: 12 * len(vertices)], "<f4").reshape(-1, 3), vertices)
+
+
+def test_a_mask_with_a_large_box_is_meshed_coarser_and_still_in_place(monkeypatch):
+    """Regression: a 2000-slice CT's liver made a 303 MB STL. A box over MAX_MESH_VOXELS is
+    sampled every n-th voxel: fewer faces, the same volume and place."""
+    import livseg.viz.mesh as mesh
+
+    ball = _ball((1, 0, 0, 0, 1, 0, 0, 0, 1))
+    fine_vertices, fine_faces = surface_mesh(ball.array > 0, ball)
+    monkeypatch.setattr(mesh, "MAX_MESH_VOXELS", 4000)
+    vertices, faces = surface_mesh(ball.array > 0, ball)
+    assert len(faces) < len(fine_faces) / 3
+    assert _signed_volume(vertices, faces) == pytest.approx(4 / 3 * np.pi * 15.0 ** 3, rel=0.1)
+    assert np.allclose(vertices.mean(axis=0), fine_vertices.mean(axis=0), atol=1.5)
