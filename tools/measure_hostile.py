@@ -68,7 +68,13 @@ def main() -> int:
             ("nifti_lying_small", hostile.nifti_lying_small),
             ("detached_mha", hostile.detached_mha), ("detached_nrrd", hostile.detached_nrrd),
             ("crc_corrupt", hostile.crc_corrupt), ("unrescaled_ct", hostile.unrescaled_ct),
-            ("unrescaled_dicom", hostile.unrescaled_dicom), ("nan_nifti", hostile.nan_nifti)]
+            ("unrescaled_dicom", hostile.unrescaled_dicom), ("nan_nifti", hostile.nan_nifti),
+            ("colon_mha", hostile.colon_mha), ("nifti2", hostile.nifti2),
+            ("sizeof_347_nan", lambda f: hostile.nifti_patched(
+                hostile.nan_nifti(f), 0, "i", 347, "sizeof347.nii.gz")),
+            ("long_2000_slices", lambda f: hostile.gzip_of_zeros(
+                f / "long.nii.gz", hostile.nifti_header((512, 512, 2000), 4, 16),
+                512 * 512 * 2000 * 2))]
             if (folder / name).mkdir() is None}
         made |= real_cases(folder)
         print("| file | size | exit | seconds | peak memory | stderr |\n|---|---|---|---|---|---|")
