@@ -88,8 +88,11 @@ def decode_upload(files: list[Path], folder: Path, limit: int, limits: ReadLimit
             child.kill()
         child.join()
         receiving.close()
+    if kind == "crash" and (child.exitcode or 0) < 0:  # killed by a signal (an abort)
+        raise DecodeFailed(f"reading the upload stopped (signal {-child.exitcode}) within "
+                           f"its memory limit of {memory_bytes / 2**30:g} GB; refused")
     if kind == "crash":
-        raise DecodeFailed(f"reading the upload stopped (exit code {child.exitcode}) within "
+        raise DecodeFailed(f"reading the upload failed (exit code {child.exitcode}) within "
                            f"its memory limit of {memory_bytes / 2**30:g} GB; refused")
     if kind == "upload":
         raise UploadError(status, message)
