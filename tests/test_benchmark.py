@@ -3,6 +3,7 @@ cases, one row per volume scored as LiTS scores, and the means."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +186,83 @@ def test_the_backends_and_the_int8_liver_stage_agree_on_a_real_ct():
         a, b = labels["onnx"] >= level, labels["torch"] >= level
         if a.any() or b.any():
             assert _dice(a, b) >= 0.995
+
+
+def test_tumour_volume_agreement_is_measured_per_volume_and_summarised(lits_folder, tmp_path):
+    out = tmp_path / "bench"
+    assert main(["benchmark", "--split", str(lits_folder / "split.json"), "--data",
+                 str(lits_folder), "-o", str(out)]) == 0
+    document = json.loads((out / "benchmark.json").read_text())
+    row = next(r for r in document["rows"] if r["case"] == "lits1")
+    reference = read_volume(lits_folder / "segmentation-1.nii.gz")
+    found = read_volume(out / "cases" / "lits1" / "segmentation.nii.gz").array == 2
+    reference_ml = float((reference.array == 2).sum() * reference.voxel_volume_ml)
+    assert row["tumour_ml_reference"] == pytest.approx(reference_ml, abs=1e-3)
+    assert row["tumour_rvd"] == pytest.approx(
+        (found.sum() - (reference.array == 2).sum()) / (reference.array == 2).sum())
+    assert next(r for r in document["rows"] if r["case"] == "lits2")["tumour_rvd"] is None
+    summary = document["summary"]["validation"]
+    big = [r["tumour_rvd"] for r in document["rows"] if r["tumour_ml_reference"] >= 5]
+    assert summary["volumes_over_rvd_min_ml"] == len(big)
+    assert summary["rvd_median"] == (pytest.approx(float(np.median(big))) if big else None)
+    # global Dice pools the voxels of both volumes (lits2's are false positives only)
+    found_2 = read_volume(out / "cases" / "lits2" / "segmentation.nii.gz").array == 2
+    assert summary["tumour_dice_global"] == pytest.approx(
+        2 * (found & (reference.array == 2)).sum()
+        / (found.sum() + found_2.sum() + (reference.array == 2).sum()))
+    by_size = summary["lesions_by_size"]
+    assert sum(c["n_reference"] for c in by_size.values()) == row["n_reference"]
+    assert (out / "tumour_volumes_validation.png").stat().st_size > 0
+    assert "median" in (out / "benchmark.md").read_text()
+
+
+def test_cross_validation_scores_each_fold_with_its_own_model_and_pools(lits_folder, tmp_path,
+                                                                       monkeypatch):
+    """Each fold's volumes are scored with the weights its {fold} names; the out-of-fold
+    summary pools the rows of every fold."""
+    import shutil
+
+    from livseg.infer import Cascade
+    from livseg.weights import shipped_weights
+
+    for fold in (0, 1):
+        (tmp_path / f"fold{fold}").mkdir()
+        shutil.copy(shipped_weights("tumour", "torch", False), tmp_path / f"fold{fold}/t.pt")
+    used = []
+    shipped = Cascade.shipped.__func__
+    monkeypatch.setattr(Cascade, "shipped", classmethod(lambda cls, **options: used.append(
+        options["tumour_path"]) or shipped(cls, **options)))
+    out = tmp_path / "cv"
+    assert main(["benchmark", "--split", str(lits_folder / "split.json"), "--data",
+                 str(lits_folder), "--folds", "--tumour-weights",
+                 str(tmp_path / "fold{fold}" / "t.pt"), "-o", str(out)]) == 0
+    document = json.loads((out / "benchmark.json").read_text())
+    assert [(r["case"], r["group"]) for r in document["rows"]] == [
+        ("lits1", "fold 0"), ("lits3", "fold 1")]
+    assert [Path(f).parent.name for f in used] == ["fold0", "fold1"]
+    pooled = document["summary"]["out-of-fold"]
+    assert pooled["n_cases"] == 2 and set(document["summary"]) == {"out-of-fold", "fold 0",
+                                                                   "fold 1"}
+    assert pooled["tumour_dice_with_tumour"] == pytest.approx(
+        np.mean([r["tumour_dice"] for r in document["rows"]]))
+    counts = [r["lesion_counts"] for r in document["rows"]]
+    assert pooled["lesions_pooled"]["n_reference"] == sum(c["n_reference"] for c in counts)
+    markdown = (out / "benchmark.md").read_text()
+    assert "### out-of-fold (2 volumes)" in markdown and "### each fold" in markdown
+    assert "### fold 0" not in markdown and "| lits3 | fold 1 |" in markdown
+    assert (out / "tumour_volumes_out_of_fold.png").is_file()
+
+
+def test_bad_cross_validation_arguments_get_exit_2(lits_folder, tmp_path, capsys):
+    split = ["--split", str(lits_folder / "split.json"), "--data", str(lits_folder)]
+    pattern = str(tmp_path / "fold{fold}.pt")
+    assert main(["benchmark", *split, "--folds", "-o", str(tmp_path / "a")]) == 2
+    assert "a model per fold" in capsys.readouterr().err
+    assert main(["benchmark", *split, "--tumour-weights", pattern, "-o", str(tmp_path / "a")]) == 2
+    assert "needs --folds" in capsys.readouterr().err
+    assert main(["benchmark", *split, "--folds", "--tumour-weights", pattern, "--cases",
+                 str(lits_folder), "-o", str(tmp_path / "a")]) == 2
+    assert main(["benchmark", *split, "--folds", "--tumour-weights", pattern,
+                 "-o", str(tmp_path / "a")]) == 2
+    assert "fold0.pt: does not exist (fold 0's model)" in capsys.readouterr().err
+    assert not (tmp_path / "a" / "benchmark.json").exists()

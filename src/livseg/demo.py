@@ -17,7 +17,8 @@ from livseg.infer import Cascade
 from livseg.io import read_volume, write_volume
 from livseg.io.labels import as_label_map
 from livseg.io.text import staged_folder, write_json
-from livseg.metrics import evaluate_case, evaluation_report
+from livseg.metrics import evaluation_report
+from livseg.metrics.cases import evaluate_volumes
 from livseg.metrics.table import format_table
 from livseg.phantom import make_phantom
 
@@ -63,8 +64,7 @@ def run_demo(out: Path) -> dict:
             report = predict_file(ct_path, staging / name, cascade, overwrite=True)
             prediction = read_volume(staging / name / "segmentation.nii.gz")
             reference = as_label_map(read_volume(reference_path), reference_path)
-            results.append(evaluate_case(prediction.array, reference.array,
-                                         reference.spacing_zyx, case=name))
+            results.append(evaluate_volumes(prediction, reference, name))
             lines.append(f"  {name}: liver {report['liver_volume_ml']:.0f} ml, tumour "
                          f"{report['tumour_volume_ml']:.1f} ml in {report['lesion_count']} "
                          f"lesion(s), cascade {report['seconds']['total']:.1f} s")

@@ -6,14 +6,13 @@ whatever the file's orientation; positions are given in the input's own coordina
 """
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 from scipy import ndimage
 
 from livseg._version import __version__
 from livseg.infer.lesions import lesion_contrast
 from livseg.io.volume import Volume
+from livseg.metrics.lesion_size import longest_axial_diameter
 from livseg.preprocess import crop, mask_bbox, to_canonical
 
 REPORT_FORMAT = "livseg-report"
@@ -69,7 +68,7 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
             z_range = (depth - 1 - z_range[1], depth - 1 - z_range[0])
         lesions.append({
             "volume_ml": round(len(voxels) * canonical.voxel_volume_ml, 4),
-            "longest_axial_diameter_mm": round(_longest_axial_diameter(
+            "longest_axial_diameter_mm": round(longest_axial_diameter(
                 mask, canonical.spacing_zyx[1:]), 2),
             "centroid_mm": [round(float(c), 2)
                             for c in canonical.index_to_physical(voxels.mean(axis=0))],
@@ -81,24 +80,6 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
         lesion["id"] = number
     return {"lesion_count": count, "lesions": [{"id": lesion.pop("id"), **lesion}
                                                for lesion in lesions]}
-
-
-def _longest_axial_diameter(mask: np.ndarray, spacing_yx: tuple[float, float]) -> float:
-    """The largest distance in mm between two voxel centres of one axial slice of ``mask``,
-    and at least one pixel (a lesion of one voxel spans a pixel, not 0 mm)."""
-    from scipy.spatial import ConvexHull, QhullError  # here: its import costs 0.2 s
-
-    longest = float(min(spacing_yx))
-    for plane in mask:
-        points = np.argwhere(plane) * np.asarray(spacing_yx)
-        if len(points) < 2:
-            continue
-        if len(points) > 3:
-            with contextlib.suppress(QhullError):  # all points on one line: keep them all
-                points = points[ConvexHull(points).vertices]
-        differences = points[:, None, :] - points[None, :, :]
-        longest = max(longest, float(np.sqrt((differences ** 2).sum(-1)).max()))
-    return longest
 
 
 def _density(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,

@@ -42,7 +42,7 @@ def test_report_has_the_contracted_shape():
     report = evaluation_report([evaluate_case(pred, ref, (1, 1, 1), case="a"),
                                 evaluate_case(ref, ref, (1, 1, 1), case="b")])
     case = report["cases"][0]
-    assert set(case) == {"case", "liver", "tumour", "lesions", "confusion"}
+    assert set(case) == {"case", "liver", "tumour", "lesions", "lesions_by_size", "confusion"}
     assert set(case["liver"]) == SCORE_KEYS and set(case["tumour"]) == SCORE_KEYS
     assert set(case["lesions"]) >= LESION_KEYS
     assert np.array(case["confusion"]).shape == (3, 3)
@@ -51,6 +51,7 @@ def test_report_has_the_contracted_shape():
         assert {"dice_per_case", "dice_global"} | (SCORE_KEYS - {"dice"}) <= set(
             aggregate[structure])
     assert set(aggregate["lesions"]) >= LESION_KEYS
+    assert set(aggregate["lesions_by_size"]) == {"under_10mm", "10_to_20mm", "over_20mm"}
 
 
 def test_dice_per_case_and_global_differ_as_defined():

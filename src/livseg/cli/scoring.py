@@ -103,34 +103,69 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import sys
 
-    from livseg.benchmark import format_markdown, run_benchmark, split_cases, test_cases
-    from livseg.infer import Cascade, CascadeSettings
+    import matplotlib  # noqa: F401  (its pictures: checked before any case runs)
+
+    from livseg.benchmark import format_markdown, group_picture
     from livseg.io.text import write_json, write_text_atomic
-    from livseg.splits import read_split
 
     if args.split is None and not args.cases:
         raise LivsegInputError("give --split (with --data) or --cases, or both")
     if args.split is not None and args.data is None:
         raise LivsegInputError("--split needs --data, the folder holding its volumes")
+    if args.folds and (args.split is None or args.fold is not None or args.cases
+                       or args.subset != "validation"):
+        raise LivsegInputError("--folds scores every fold of --split with its own models; "
+                               "it takes neither --fold, --subset nor --cases (score test "
+                               "cases with one model, in a run of their own)")
+    per_fold = [path for path in (args.liver_weights, args.tumour_weights)
+                if path is not None and "{fold}" in str(path)]
+    if bool(per_fold) != args.folds:
+        raise LivsegInputError("--folds needs a model per fold: --tumour-weights or "
+                               "--liver-weights holding {fold} (e.g. runs/cv/fold{fold}/last.pt)"
+                               if args.folds else "a weights path holding {fold} needs --folds")
     if (args.out / "benchmark.json").exists() and not args.overwrite:
         raise LivsegInputError("already holds benchmark.json; use --overwrite to replace it",
                                args.out)
     check_writable_folder(args.out)
+    document = _run_benchmark(args, log_line=lambda line: print(line, file=sys.stderr))
+    document["split"] = None if args.split is None else str(args.split)
+    markdown = format_markdown(document)
+    pictures = [group_picture(document, group, args.out) for group in document["summary"]]
+    write_json(args.out / "benchmark.json", document)
+    write_text_atomic(args.out / "benchmark.md", markdown)
+    print(markdown)
+    drawn = ", ".join(p.name for p in pictures if p is not None)
+    print(f"wrote {args.out}/benchmark.md and benchmark.json" + (f"; {drawn}" if drawn else ""))
+    return 0
+
+
+def _run_benchmark(args: argparse.Namespace, log_line) -> dict:
+    from livseg.benchmark import run_benchmark, run_cross_validation, split_cases, test_cases
+    from livseg.infer import Cascade, CascadeSettings
+    from livseg.splits import read_split
+
+    def cascade(fold: int | None = None) -> Cascade:
+        liver, tumour = (None if path is None else Path(str(path).format(fold=fold))
+                         for path in (args.liver_weights, args.tumour_weights))
+        return Cascade.shipped(liver_path=liver, tumour_path=tumour, int8=shipped_int8(args),
+                               settings=CascadeSettings(tta=args.tta))
+
+    if args.folds:
+        split = read_split(args.split)
+        if not split.folds:
+            raise LivsegInputError("defines no folds", args.split)
+        folds = [split_cases(split, args.data, fold=fold) for fold in range(len(split.folds))]
+        for fold in range(len(folds)):  # every fold's models exist before any case runs
+            for path in (args.liver_weights, args.tumour_weights):
+                if path is not None and not Path(str(path).format(fold=fold)).exists():
+                    raise LivsegInputError(f"does not exist (fold {fold}'s model)",
+                                           Path(str(path).format(fold=fold)))
+        return run_cross_validation(folds, args.out, cascade, log_line)
     cases = []
     if args.split is not None:
         cases += split_cases(read_split(args.split), args.data, args.subset, args.fold)
     cases += test_cases(args.cases)
-    cascade = Cascade.shipped(liver_path=args.liver_weights, tumour_path=args.tumour_weights,
-                              int8=shipped_int8(args), settings=CascadeSettings(tta=args.tta))
-    document = run_benchmark(cases, args.out, cascade,
-                             log_line=lambda line: print(line, file=sys.stderr))
-    document["split"] = None if args.split is None else str(args.split)
-    markdown = format_markdown(document)
-    write_json(args.out / "benchmark.json", document)
-    write_text_atomic(args.out / "benchmark.md", markdown)
-    print(markdown)
-    print(f"wrote {args.out}/benchmark.md and benchmark.json")
-    return 0
+    return run_benchmark(cases, args.out, cascade(), log_line)
 
 
 def register(commands) -> None:
@@ -154,6 +189,11 @@ def register(commands) -> None:
     benchmark.add_argument("--subset", choices=("validation", "train"), default="validation")
     benchmark.add_argument("--fold", type=bounded_int(0),
                            help="score fold I of the split's k folds instead")
+    benchmark.add_argument("--folds", action="store_true",
+                           help="k-fold cross-validation: each fold's volumes with its own "
+                                "models (weights paths with {fold}, e.g. "
+                                "runs/cv/fold{fold}/last.pt), pooled into one out-of-fold "
+                                "table")
     benchmark.add_argument("--cases", type=Path, nargs="*", default=[],
                            help="test cases: folders holding volume.nii.gz + "
                                 "segmentation.nii.gz (reported apart, never chosen on)")
@@ -163,8 +203,10 @@ def register(commands) -> None:
     benchmark.add_argument("--overwrite", action="store_true")
     benchmark.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
                            help="as livseg predict: flip test-time augmentation (default on)")
-    benchmark.add_argument("--liver-weights", type=Path)
-    benchmark.add_argument("--tumour-weights", type=Path)
+    benchmark.add_argument("--liver-weights", type=Path,
+                           help="a checkpoint or ONNX model (with --folds: may hold {fold})")
+    benchmark.add_argument("--tumour-weights", type=Path,
+                           help="a checkpoint or ONNX model (with --folds: may hold {fold})")
     add_precision_options(benchmark)
     benchmark.set_defaults(run=_cmd_benchmark)
 

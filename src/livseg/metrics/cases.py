@@ -10,6 +10,7 @@ from livseg.io.files import case_name, image_suffix
 from livseg.io.labels import read_label_map
 from livseg.io.volume import Volume
 from livseg.metrics.evaluate import CaseResult, evaluate_case
+from livseg.preprocess.orientation import to_canonical
 
 log = logging.getLogger(__name__)
 
@@ -53,4 +54,13 @@ def evaluate_files(prediction: Path, reference: Path,
         log.info("scoring %s", case)
         if on_case is not None:
             on_case(case, pred, ref)
-        yield evaluate_case(pred.array, ref.array, ref.spacing_zyx, case=case)
+        yield evaluate_volumes(pred, ref, case)
+
+
+def evaluate_volumes(prediction: Volume, reference: Volume, case: str = "case") -> CaseResult:
+    """Score two label maps on the same grid, in canonical orientation (so that lesion
+    diameters are measured in the patient's axial plane whatever the files' orientation)."""
+    canonical_reference = to_canonical(reference, copy=False)[0]
+    canonical_prediction = to_canonical(prediction, copy=False)[0]
+    return evaluate_case(canonical_prediction.array, canonical_reference.array,
+                         canonical_reference.spacing_zyx, case=case)

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from livseg.metrics.lesions import LesionCounts, lesion_counts
+from livseg.metrics.lesion_size import RecallBySize, recall_by_size
+from livseg.metrics.lesions import LesionCounts, match_lesions
 from livseg.metrics.overlap import Confusion, dice, overlap_scores
 from livseg.metrics.surface import surface_distances
 
@@ -28,12 +29,14 @@ class CaseResult:
     confusions: dict[str, Confusion]
     lesions: LesionCounts
     tumour_burden_error: float
+    lesions_by_size: RecallBySize  # reference lesions by longest axial diameter
 
     def as_dict(self) -> dict:
         return {
             "case": self.case,
             **self.structures,
             "lesions": {**self.lesions.rates(), "tumour_burden_error": self.tumour_burden_error},
+            "lesions_by_size": self.lesions_by_size.as_dict(),
             "confusion": self.confusion_matrix.tolist(),
         }
 
@@ -62,7 +65,8 @@ def _burden(labels_confusion: np.ndarray, axis: int) -> float:
 
 def evaluate_case(prediction: np.ndarray, reference: np.ndarray,
                   spacing_zyx: tuple[float, float, float], case: str = "case") -> CaseResult:
-    """Score one predicted label map (0/1/2) against its reference on the same grid."""
+    """Score one predicted label map (0/1/2) against its reference on the same grid, in
+    canonical axial orientation (axis 0 across axial slices: lesion diameters are axial)."""
     if prediction.shape != reference.shape:
         raise ValueError(f"prediction shape {prediction.shape} differs from {reference.shape}")
     matrix = confusion_matrix(prediction, reference)
@@ -73,10 +77,11 @@ def evaluate_case(prediction: np.ndarray, reference: np.ndarray,
         distances = surface_distances(select(prediction), select(reference), spacing_zyx)
         structures[name] = {**overlap_scores(confusions[name]), **distances.as_dict()}
     burden_error = abs(_burden(matrix, axis=0) - _burden(matrix, axis=1))
+    matches = match_lesions(prediction == 2, reference == 2)
     return CaseResult(case=case, confusion_matrix=matrix, structures=structures,
-                      confusions=confusions, lesions=lesion_counts(prediction == 2,
-                                                                   reference == 2),
-                      tumour_burden_error=burden_error)
+                      confusions=confusions, lesions=matches.counts(),
+                      tumour_burden_error=burden_error,
+                      lesions_by_size=recall_by_size(matches, spacing_zyx))
 
 
 def mean_of_defined(values: list[float | None]) -> float | None:
@@ -108,6 +113,8 @@ def aggregate(results: list[CaseResult]) -> dict:
         "tumour_burden_rmse": math.sqrt(float(np.mean(np.square(errors)))) if errors else None,
         "tumour_burden_max_error": max(errors) if errors else None,
     }
+    summary["lesions_by_size"] = sum((r.lesions_by_size for r in results),
+                                     RecallBySize.empty()).as_dict()
     return summary
 
 

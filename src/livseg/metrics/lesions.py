@@ -67,7 +67,29 @@ def overlap_matrix(reference_labels: np.ndarray, n_reference: int,
     return counts.reshape(n_reference + 1, n_predicted + 1)
 
 
-def lesion_counts(prediction: np.ndarray, reference: np.ndarray) -> LesionCounts:
+@dataclass(frozen=True)
+class LesionMatches:
+    """The components of a reference and a predicted mask (labelled within the box that
+    holds both) and which pairs overlap: ``matched`` at IoU > 0.5, ``touching`` at all
+    (boolean, reference by predicted)."""
+
+    reference_labels: np.ndarray
+    n_reference: int
+    n_predicted: int
+    matched: np.ndarray
+    touching: np.ndarray
+
+    def counts(self) -> LesionCounts:
+        return LesionCounts(
+            n_reference=self.n_reference, n_predicted=self.n_predicted,
+            reference_detected_iou50=int(self.matched.any(axis=1).sum()),
+            predicted_matched_iou50=int(self.matched.any(axis=0).sum()),
+            reference_detected_any=int(self.touching.any(axis=1).sum()),
+            predicted_matched_any=int(self.touching.any(axis=0).sum()),
+        )
+
+
+def match_lesions(prediction: np.ndarray, reference: np.ndarray) -> LesionMatches:
     """Match the connected components of ``prediction`` against those of ``reference``
     (within the box that holds both: components and overlaps are the same there, and a
     CT's tumours fill a small part of it)."""
@@ -82,12 +104,9 @@ def lesion_counts(prediction: np.ndarray, reference: np.ndarray) -> LesionCounts
     intersection = matrix[1:, 1:]
     union = ref_sizes + pred_sizes - intersection
     iou = np.divide(intersection, union, out=np.zeros(intersection.shape), where=union > 0)
-    matched = iou > 0.5
-    touching = intersection > 0
-    return LesionCounts(
-        n_reference=n_ref, n_predicted=n_pred,
-        reference_detected_iou50=int(matched.any(axis=1).sum()),
-        predicted_matched_iou50=int(matched.any(axis=0).sum()),
-        reference_detected_any=int(touching.any(axis=1).sum()),
-        predicted_matched_any=int(touching.any(axis=0).sum()),
-    )
+    return LesionMatches(ref_labels, n_ref, n_pred, iou > 0.5, intersection > 0)
+
+
+def lesion_counts(prediction: np.ndarray, reference: np.ndarray) -> LesionCounts:
+    """Lesion detection counts of ``prediction`` against ``reference`` (``match_lesions``)."""
+    return match_lesions(prediction, reference).counts()
