@@ -65,6 +65,7 @@ def test_each_lesion_gets_its_hu_and_its_contrast_to_the_liver_around_it():
     ct = labels.with_array(hu)
     a, b = build_report(labels, input_path="x", models=[], seconds={}, ct=ct)["lesions"]
     assert a["mean_hu"] == 40.0 and a["surrounding_liver_hu"] == 100.0
+    assert a["hu_sd"] == 0.0 and a["hu_p10_p90"] == [40.0, 40.0]  # a uniform lesion
     assert a["contrast_hu"] == -60.0 and a["density"] == "hypodense"
     assert b["contrast_hu"] == 5.0 and b["density"] == "isodense"
     hu[12:14, 20:22, 30:32] = 130.0
@@ -73,6 +74,17 @@ def test_each_lesion_gets_its_hu_and_its_contrast_to_the_liver_around_it():
     assert b["contrast_hu"] == 30.0 and b["density"] == "hyperdense"
     without_ct = build_report(labels, input_path="x", models=[], seconds={})["lesions"][0]
     assert "contrast_hu" not in without_ct
+
+
+def test_a_lesions_hu_spread_is_its_standard_deviation_and_10_90_percentiles():
+    labels = _labels()
+    hu = np.full(labels.shape, -1000.0, np.float32)
+    hu[labels.array == 1] = 100.0
+    hu[4:8, 10:13, 10:30] = 20.0
+    hu[4:8, 10:13, 10:30:2] = 60.0  # lesion A: half at 20, half at 60 HU
+    a = build_report(labels, input_path="x", models=[], seconds={},
+                     ct=labels.with_array(hu))["lesions"][0]
+    assert a["mean_hu"] == 40.0 and a["hu_sd"] == 20.0 and a["hu_p10_p90"] == [20.0, 60.0]
 
 
 def test_a_lesion_with_no_liver_around_it_gets_no_contrast():

@@ -1,138 +1,259 @@
-"""Tumour figures of a tumour stage on whole volumes under lesion rules: the probability
-threshold, the share of a lesion that must lie near the liver (within the liver margin; the
-lesion is then kept whole), the smallest lesion (mm³), the lowest mean probability of a
-lesion, the highest contrast to the surrounding liver (HU; drops lesions brighter than
-their liver), and the threshold down to which each kept lesion grows (hysteresis; None:
-no growth).
+"""Choose the tumour stage's lesion rules (``CascadeSettings``) on held-out volumes: the
+pooled out-of-fold volumes of a k-fold split, each seen by the fold model that never
+trained on it (or, without --folds, the split's validation volumes and one model).
 
-Each volume goes through the cascade as ``livseg predict`` runs it (canonical orientation,
-the liver stage, its clean-up, the ROI, the tumour stage once); each rule then only
-filters the candidate lesions. Used to choose ``CascadeSettings`` on the validation volumes
-of the split, never on a test case.
+Two steps, so that the networks run once and every rule is scored on the same outputs:
 
-Usage: python tools/tumour_lesion_rules.py SPLIT.json LITS_FOLDER [--liver CKPT]
-       [--tumour CKPT] [--json OUT]
+  python tools/tumour_lesion_rules.py cache SPLIT LITS_FOLDER CACHE
+        [--folds 'runs/cv/r1/fold{fold}/last.pt' | --tumour CKPT] [--liver CKPT]
+  python tools/tumour_lesion_rules.py search CACHE [--grid KEY=V1,V2 ...] [--json OUT]
+  python tools/tumour_lesion_rules.py lesions CACHE [--grid KEY=V ...] [--json OUT]
+
+``cache`` runs each volume as ``livseg predict`` does (canonical orientation, the liver
+stage, its clean-up) and keeps, per volume, the liver, the reference and the tumour
+stage's probability with and without flip test-time augmentation on the liver's box grown
+by ``CACHE_Z_MARGIN_MM`` across slices (so that the tumour box's reach in z can be chosen
+too). ``search`` scores every rule of the grid through ``Cascade.lesions`` (the code
+``predict`` runs) and prints the pooled table, best first. ``lesions`` lists every lesion
+one rule finds, with its HU, spread, contrast and whether it touches a reference lesion
+(to measure whether a rule such as "water-like and homogeneous" separates the false ones).
+Never run it on a test case.
 """
 from __future__ import annotations
 
 import argparse
 import itertools
 import json
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import numpy as np
 
 from livseg.benchmark import split_cases
 from livseg.infer import Cascade, CascadeSettings
 from livseg.infer.anatomy_check import body_frame
-from livseg.infer.postprocess import (
-    clean_liver,
-    clean_tumours,
-    grow_lesions,
-    keep_lesions,
-    lesion_candidates,
-)
+from livseg.infer.postprocess import clean_liver
 from livseg.io import read_volume
-from livseg.metrics.lesions import lesion_counts
-from livseg.metrics.overlap import Confusion, overlap_scores
-from livseg.preprocess import mask_bbox, to_canonical
+from livseg.metrics.lesions import LesionCounts, lesion_counts
+from livseg.metrics.overlap import Confusion, dice
+from livseg.preprocess import BoundingBox, mask_bbox, to_canonical
 from livseg.splits import read_split
 
-THRESHOLDS = (0.5, 0.6, 0.7, 0.8)
-MIN_SHARE_NEAR_LIVER = (0.25, 0.5, 0.75)
-MIN_MM3 = (20.0, 100.0, 250.0)
-MIN_PROBABILITY = (0.0, 0.7, 0.8)
-MAX_CONTRAST = (None, 0.0, -10.0)
-GROW = (None, 0.5, 0.4, 0.3, 0.2)  # tried at the chosen mean probability and contrast only
-CHOSEN = CascadeSettings()
+CACHE_Z_MARGIN_MM = 30.0
+#: The rules tried by default; ``--grid KEY=V1,V2`` replaces one setting's values (``none``
+#: for None), e.g. a finer search around the best of a first pass.
+GRID = {
+    "tta": (True, False),
+    "roi_z_margin_mm": (10.0, 30.0),
+    "tumour_threshold": (0.4, 0.5, 0.6),
+    "grow_threshold": (None, 0.3),
+    "min_lesion_mm3": (100.0,),
+    "min_lesion_probability": (0.0, 0.8),
+    "min_share_near_liver": (0.5,),
+}
+#: Volume agreement counts over volumes with at least this much tumour (as the benchmark).
+RVD_MIN_ML = 5.0
 
 
-def case_scores(cascade: Cascade, ct_path, label_path) -> dict[tuple, dict]:
-    canonical = to_canonical(read_volume(ct_path))[0]
-    reference = to_canonical(read_volume(label_path))[0].array
-    hu, spacing, settings = canonical.array, canonical.spacing_zyx, cascade.settings
+def cache_case(cascade: Cascade, case, fold: int | None, out: Path) -> None:
+    canonical = to_canonical(read_volume(case.ct))[0]
+    reference = to_canonical(read_volume(case.reference))[0].array
+    hu, spacing = canonical.array, canonical.spacing_zyx
     raw, _, _ = cascade.oriented_liver(hu, body_frame(hu), None, spacing[0])
     liver = clean_liver(raw)
-    roi = mask_bbox(liver, spacing, settings.roi_margin_mm)
-    truth = reference == 2
-    scores = {}
-    if roi is None:
-        return scores
-    probability = cascade.tumour_probability(hu[roi.slices], spacing)
-    roi_liver, roi_hu = liver[roi.slices], hu[roi.slices]
-    grown_cache: dict[tuple, np.ndarray] = {}  # many rules keep the same lesions
+    margin = cascade.settings.roi_margin_mm
+    roi = mask_bbox(liver, spacing, (CACHE_Z_MARGIN_MM, margin, margin))
+    arrays = {"truth": reference == 2, "spacing": np.asarray(spacing),
+              "fold": np.asarray(-1 if fold is None else fold),
+              "voxel_ml": np.asarray(canonical.voxel_volume_ml)}
+    if roi is not None:
+        for tta in (False, True):
+            stage = Cascade(cascade.liver, cascade.tumour, replace(cascade.settings, tta=tta))
+            arrays[f"probability_tta{int(tta)}"] = stage.tumour_probability(hu[roi.slices],
+                                                                            spacing)
+        arrays |= {"roi_start": np.asarray(roi.start), "roi_stop": np.asarray(roi.stop),
+                   "hu": hu[roi.slices].astype(np.int16), "liver": liver[roi.slices]}
+    np.savez_compressed(out / f"{case.name}.npz", **arrays)
 
-    def grown(kept: np.ndarray, low: float | None) -> np.ndarray:
-        if low is None:
-            return kept
-        key = (np.packbits(kept).tobytes(), low)
-        if key not in grown_cache:
-            grown_cache[key] = grow_lesions(kept, probability, low)
-        return grown_cache[key]
 
-    for threshold, share in itertools.product(THRESHOLDS, MIN_SHARE_NEAR_LIVER):
-        found = clean_tumours(probability > 255 * threshold, roi_liver, spacing,
-                              settings.liver_margin_mm, min(MIN_MM3), share)
-        candidates = lesion_candidates(found, probability, roi_hu, roi_liver, spacing)
-        for min_mm3, min_probability, max_contrast, low in itertools.product(
-                MIN_MM3, MIN_PROBABILITY, MAX_CONTRAST, GROW):
-            if low is not None and (min_probability, max_contrast) != (
-                    CHOSEN.min_lesion_probability, CHOSEN.max_lesion_contrast_hu):
-                continue
-            kept = keep_lesions(found.shape, [c for c in candidates if c.volume_mm3 >= min_mm3],
-                                min_probability, max_contrast)
-            tumour = np.zeros(liver.shape, bool)
-            tumour[roi.slices] = grown(kept, low)
-            counts = lesion_counts(tumour, truth)
-            rates = counts.rates()
-            scores[(threshold, share, min_mm3, min_probability, max_contrast, low)] = {
-                "tumour_dice": overlap_scores(Confusion.of(tumour, truth))["dice"],
-                "f1_iou50": rates["f1_iou50"], "found": counts.n_predicted,
-                "false_lesions": counts.n_predicted - counts.predicted_matched_any,
-                "has_tumour": bool(truth.any())}
-    return scores
+def cache(args: argparse.Namespace) -> None:
+    split = read_split(args.split)
+    out = Path(args.cache)
+    out.mkdir(parents=True, exist_ok=True)
+    folds = range(len(split.folds)) if args.folds else [None]
+    for fold in folds:
+        tumour = args.folds.format(fold=fold) if args.folds else args.tumour
+        cascade = Cascade.shipped(liver_path=args.liver, tumour_path=tumour)
+        for case in split_cases(split, Path(args.folder), fold=fold):
+            if not (out / f"{case.name}.npz").exists():
+                cache_case(cascade, case, fold, out)
+                print(f"cached {case.name} (fold {fold})", flush=True)
+
+
+def parse_grid(overrides: list[str]) -> dict[str, tuple]:
+    grid = dict(GRID)
+    for item in overrides:
+        key, _, values = item.partition("=")
+        if key not in grid:
+            raise SystemExit(f"--grid: unknown setting {key!r} (use {', '.join(grid)})")
+        grid[key] = tuple(None if v == "none" else (v == "true") if key == "tta" else float(v)
+                          for v in values.split(","))
+    return grid
+
+
+def rules(grid: dict[str, tuple]) -> list[CascadeSettings]:
+    found = []
+    for values in itertools.product(*grid.values()):
+        settings = CascadeSettings(**dict(zip(grid, values, strict=True)))
+        if settings.grow_threshold is not None and \
+                settings.grow_threshold >= settings.tumour_threshold:
+            continue
+        found.append(settings)
+    return found
+
+
+def case_scores(path: Path, grid: list[CascadeSettings], cascade: Cascade) -> list[dict]:
+    """Per rule: the tumour confusion, lesion counts and volumes of one cached volume."""
+    data = dict(np.load(path))
+    truth, spacing = data["truth"], tuple(data["spacing"])
+    reference_ml = float(truth.sum() * data["voxel_ml"])
+    rows = []
+    for settings in grid:
+        tumour = np.zeros(truth.shape, bool)
+        if "liver" in data:
+            cascade.settings = settings
+            start = np.asarray(data["roi_start"])
+            box = cascade.tumour_box(data["liver"], spacing)
+            inner = box.slices
+            probability = data[f"probability_tta{int(settings.tta)}"][inner]
+            found = cascade.lesions(probability, data["hu"][inner], data["liver"][inner],
+                                    spacing)
+            where = BoundingBox(tuple(start + box.start), tuple(start + box.stop))
+            tumour[where.slices] = found
+        rows.append({"confusion": Confusion.of(tumour, truth),
+                     "lesions": lesion_counts(tumour, truth),
+                     "reference_ml": reference_ml,
+                     "found_ml": float(tumour.sum() * data["voxel_ml"])})
+    return rows
+
+
+def pooled(per_case: list[dict]) -> dict:
+    with_tumour = [r for r in per_case if r["reference_ml"] > 0]
+    free = [r for r in per_case if r["reference_ml"] == 0]
+    rvd = [(r["found_ml"] - r["reference_ml"]) / r["reference_ml"] for r in with_tumour
+           if r["reference_ml"] >= RVD_MIN_ML]
+    lesions = sum((r["lesions"] for r in per_case), LesionCounts(0, 0, 0, 0, 0, 0))
+    return {
+        "tumour_dice": float(np.mean([dice(r["confusion"]) for r in with_tumour])),
+        "tumour_dice_global": dice(sum((r["confusion"] for r in per_case),
+                                       Confusion(0, 0, 0, 0))),
+        "f1_iou50": float(np.mean([r["lesions"].rates()["f1_iou50"] for r in per_case])),
+        "f1_iou50_pooled": lesions.rates()["f1_iou50"],
+        "rvd_median": float(np.median(rvd)) if rvd else None,
+        "false_lesions_tumour_free": float(np.mean(
+            [r["lesions"].n_predicted - r["lesions"].predicted_matched_any for r in free]))
+        if free else None,
+    }
+
+
+def search(args: argparse.Namespace) -> None:
+    grid = rules(parse_grid(args.grid))
+    paths = sorted(Path(args.cache).glob("*.npz"))
+    cascade = Cascade(None, None)
+    table = [[] for _ in grid]
+    for path in paths:
+        for index, row in enumerate(case_scores(path, grid, cascade)):
+            table[index].append(row)
+        print(f"scored {path.stem}", flush=True)
+    rows = [{**asdict(settings), **pooled(per_case)}
+            for settings, per_case in zip(grid, table, strict=True)]
+    # the issue's bars: false lesions <= 0.5 per tumour-free volume, then Dice + F1
+    rows.sort(key=lambda r: ((r["false_lesions_tumour_free"] or 0) > 0.5,
+                             -(r["tumour_dice"] + r["f1_iou50"])))
+    keys = list(GRID)
+    print(f"{len(paths)} volumes | " + " ".join(keys) + " | tumour Dice per case | global | "
+          "F1 IoU>0.5 per case | pooled | median RVD >= 5 ml | false lesions per tumour-free")
+    for r in rows[:args.top]:
+        print(" ".join(str(r[k]) for k in keys) + f" | {r['tumour_dice']:.3f} | "
+              f"{r['tumour_dice_global']:.3f} | {r['f1_iou50']:.3f} | "
+              f"{r['f1_iou50_pooled']:.3f} | {r['rvd_median']:+.3f} | "
+              f"{r['false_lesions_tumour_free']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"cache": args.cache, "volumes": [
+            p.stem for p in paths], "rows": rows}, indent=1))
+
+
+def found_lesions(path: Path, settings: CascadeSettings) -> list[dict]:
+    """Each lesion ``settings`` finds in one cached volume: its figures and whether it
+    touches a reference lesion."""
+    from scipy import ndimage
+
+    from livseg.infer.lesions import lesion_contrast
+
+    data = dict(np.load(path))
+    if "liver" not in data:
+        return []
+    spacing = tuple(data["spacing"])
+    cascade = Cascade(None, None, settings)
+    box = cascade.tumour_box(data["liver"], spacing)
+    probability = data[f"probability_tta{int(settings.tta)}"][box.slices]
+    hu, liver = data["hu"][box.slices], data["liver"][box.slices]
+    tumour = cascade.lesions(probability, hu, liver, spacing)
+    start = np.asarray(data["roi_start"]) + box.start
+    truth = data["truth"][tuple(slice(a, a + n) for a, n in zip(start, tumour.shape,
+                                                              strict=True))]
+    labels, count = ndimage.label(tumour, np.ones((3, 3, 3), bool))
+    rows = []
+    for index in range(1, count + 1):
+        voxels = np.argwhere(labels == index)
+        figures = lesion_contrast(hu, liver & ~tumour, voxels, spacing)
+        rows.append({"case": path.stem, "volume_ml": len(voxels) * float(data["voxel_ml"]),
+                     "mean_hu": figures.mean_hu, "sd_hu": figures.sd_hu,
+                     "p10_hu": figures.p10_hu, "p90_hu": figures.p90_hu,
+                     "contrast_hu": figures.contrast_hu,
+                     "mean_probability": float(probability[labels == index].mean()) / 255,
+                     "true": bool(truth[labels == index].any())})
+    return rows
+
+
+def lesions(args: argparse.Namespace) -> None:
+    grid = rules(parse_grid(args.grid))
+    if len(grid) != 1:
+        raise SystemExit("lesions: give one rule (--grid KEY=V for each setting to change)")
+    rows = [row for path in sorted(Path(args.cache).glob("*.npz"))
+            for row in found_lesions(path, grid[0])]
+    print("case | ml | mean HU | sd | p10 | p90 | contrast | mean p | touches reference")
+    for r in sorted(rows, key=lambda r: (r["true"], r["mean_hu"])):
+        contrast = "-" if r["contrast_hu"] is None else f"{r['contrast_hu']:.0f}"
+        print(f"{r['case']} | {r['volume_ml']:.2f} | {r['mean_hu']:.0f} | {r['sd_hu']:.0f} | "
+              f"{r['p10_hu']:.0f} | {r['p90_hu']:.0f} | {contrast} | "
+              f"{r['mean_probability']:.2f} | {r['true']}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rule": asdict(grid[0]), "lesions": rows},
+                                              indent=1))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("split")
-    parser.add_argument("folder")
-    parser.add_argument("--liver")
-    parser.add_argument("--tumour")
-    parser.add_argument("--json")
+    steps = parser.add_subparsers(dest="step", required=True)
+    first = steps.add_parser("cache")
+    first.add_argument("split")
+    first.add_argument("folder")
+    first.add_argument("cache")
+    first.add_argument("--folds", help="fold models, e.g. runs/cv/r1/fold{fold}/last.pt")
+    first.add_argument("--tumour")
+    first.add_argument("--liver")
+    second = steps.add_parser("search")
+    second.add_argument("cache")
+    second.add_argument("--json")
+    second.add_argument("--top", type=int, default=40)
+    second.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2")
+    third = steps.add_parser("lesions")
+    third.add_argument("cache")
+    third.add_argument("--json")
+    third.add_argument("--grid", action="append", default=[], metavar="KEY=V")
     args = parser.parse_args()
-    cascade = Cascade.shipped(settings=CascadeSettings(), liver_path=args.liver,
-                              tumour_path=args.tumour, backend="auto")
-    cases = split_cases(read_split(args.split), args.folder)
-    table: dict[tuple, list[dict]] = {}
-    for case in cases:
-        for key, row in case_scores(cascade, case.ct, case.reference).items():
-            table.setdefault(key, []).append(row)
-    rows = []
-    for key, per_case in table.items():
-        with_tumour = [r for r in per_case if r["has_tumour"]]
-        free = [r for r in per_case if not r["has_tumour"]]
-        rows.append({
-            "threshold": key[0], "min_share_near_liver": key[1], "min_mm3": key[2],
-            "min_probability": key[3], "max_contrast_hu": key[4], "grow_threshold": key[5],
-            "tumour_dice": float(np.mean([r["tumour_dice"] for r in with_tumour])),
-            "f1_iou50": float(np.mean([r["f1_iou50"] for r in per_case])),
-            "false_lesions_tumour_free": float(np.mean([r["false_lesions"] for r in free]))
-            if free else None,
-            "false_lesions": float(np.mean([r["false_lesions"] for r in per_case])),
-            "per_case": dict(zip([c.name for c in cases], per_case, strict=True))})
-    rows.sort(key=lambda r: -(r["tumour_dice"] + r["f1_iou50"]))
-    print("threshold share min_mm3 min_prob max_contrast grow | tumour Dice (with tumour) | "
-          "F1 IoU>0.5 | false lesions (tumour-free) | false lesions (all)")
-    for r in rows:
-        print(f"{r['threshold']:.1f} {r['min_share_near_liver']:.2f} {r['min_mm3']:5.0f} "
-              f"{r['min_probability']:.1f} "
-              f"{r['max_contrast_hu']!s:5} {r['grow_threshold']!s:4} | "
-              f"{r['tumour_dice']:.3f} | {r['f1_iou50']:.3f} | {r['false_lesions_tumour_free']} | "
-              f"{r['false_lesions']:.2f}")
-    if args.json:
-        with open(args.json, "w") as stream:
-            json.dump({"liver": args.liver, "tumour": args.tumour, "split": args.split,
-                       "rows": rows}, stream, indent=1)
+    {"cache": cache, "search": search, "lesions": lesions}[args.step](args)
 
 
 if __name__ == "__main__":

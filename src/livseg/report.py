@@ -84,11 +84,13 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
 
 def _density(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,
              spacing_zyx: tuple[float, ...]) -> dict:
-    """The lesion's mean HU, the mean HU of the liver around it (``liver_only``: label 1,
+    """The lesion's mean HU and spread, the mean HU of the liver around it (``liver_only``: label 1,
     tumour excluded), their difference and what it makes the lesion (``DENSITY_HU``)."""
     found = lesion_contrast(hu, liver_only, voxels, spacing_zyx)
     contrast = found.contrast_hu
     return {"mean_hu": round(found.mean_hu, 1),
+            "hu_sd": round(found.sd_hu, 1),
+            "hu_p10_p90": [round(found.p10_hu, 1), round(found.p90_hu, 1)],
             "surrounding_liver_hu": None if contrast is None
             else round(found.surrounding_liver_hu, 1),
             "contrast_hu": None if contrast is None else round(contrast, 1),

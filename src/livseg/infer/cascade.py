@@ -58,6 +58,10 @@ class CascadeSettings:
     tta: bool = True
     batch_size: int = 8  # measured fastest on 2 CPU cores (larger batches: slower)
     roi_margin_mm: float = 10.0  # must exceed liver_margin_mm
+    # across slices the tumour stage's box reaches this far beyond the liver's first and
+    # last slice (None: roi_margin_mm): a tumour under the dome, where the liver stage
+    # stops short of the liver's top, is then still seen whole
+    roi_z_margin_mm: float | None = None
     liver_margin_mm: float = 3.0  # "near the liver": within this distance of its mask
     # chosen on the split's validation volumes (tools/liver_stage_variants.py,
     # tools/tumour_lesion_rules.py; the tables are in docs/benchmark_lits_vol256.md)
@@ -67,6 +71,9 @@ class CascadeSettings:
     min_lesion_probability: float = 0.8  # a lesion's mean tumour probability must reach this
     max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
     min_share_near_liver: float = 0.5  # a lesion is kept (whole) when this share is near it
+    # hysteresis: each kept lesion grows over the voxels connected to it whose probability
+    # exceeds this (None: no growth), so that its fainter rim is not cut
+    grow_threshold: float | None = None
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
     # chosen by the masks' agreement with running every slice (README, "Speed")
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
@@ -161,7 +168,7 @@ class Cascade:
             log.warning("%s", note)
         tick("liver_postprocess")
         labels = liver.astype(np.uint8)
-        roi = mask_bbox(liver, spacing, self.settings.roi_margin_mm)
+        roi = self.tumour_box(liver, spacing)
         if self.tumour is not None and roi is not None:
             # views of the box, not copies: a huge volume's box is most of it
             probability = self.tumour_probability(hu[roi.slices], spacing, progress)
@@ -175,6 +182,14 @@ class Cascade:
         labels = from_canonical(labels, volume, reorientation)
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi, notes)
+
+    def tumour_box(self, liver: np.ndarray, spacing_zyx) -> BoundingBox | None:
+        """The tumour stage's box: the liver's, grown by ``roi_margin_mm`` in-plane and by
+        ``roi_z_margin_mm`` across slices."""
+        margin = self.settings.roi_margin_mm
+        z_margin = margin if self.settings.roi_z_margin_mm is None else \
+            self.settings.roi_z_margin_mm
+        return mask_bbox(liver, spacing_zyx, (z_margin, margin, margin))
 
     def oriented_liver(self, hu: np.ndarray, frame: BodyFrame | None, progress=None,
                        slice_mm: float | None = None
@@ -316,7 +331,8 @@ class Cascade:
                 spacing_zyx) -> np.ndarray:
         """The tumour mask of the ROI: the stage's probability above the threshold, lesions
         that lie mostly outside the slightly grown liver, too small, too faint or brighter
-        than their liver (``CascadeSettings``) left out, the others kept whole. The ROI
+        than their liver (``CascadeSettings``) left out, the others kept whole (and grown
+        over their fainter rim with ``grow_threshold``). The ROI
         (the liver's box + a margin wider than the liver margin) holds all the liver in
         reach, so the distances to the liver are exact."""
         settings = self.settings
@@ -324,8 +340,16 @@ class Cascade:
         tumour = postprocess.clean_tumours(found, roi_liver, spacing_zyx,
                                            settings.liver_margin_mm, settings.min_lesion_mm3,
                                            settings.min_share_near_liver)
-        if settings.min_lesion_probability <= 0 and settings.max_lesion_contrast_hu is None:
-            return tumour
+        if settings.min_lesion_probability > 0 or settings.max_lesion_contrast_hu is not None:
+            tumour = self._filtered(tumour, probability, roi_hu, roi_liver, spacing_zyx)
+        if settings.grow_threshold is not None:
+            tumour = postprocess.grow_lesions(tumour, probability, settings.grow_threshold)
+        return tumour
+
+    def _filtered(self, tumour: np.ndarray, probability: np.ndarray, roi_hu: np.ndarray,
+                  roi_liver: np.ndarray, spacing_zyx) -> np.ndarray:
+        """``tumour`` without the lesions too faint or brighter than their liver."""
+        settings = self.settings
         needs_hu = settings.max_lesion_contrast_hu is not None
         # the lesions' box, grown by the reach of their surrounding liver: the same figures
         box = mask_bbox(tumour, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))

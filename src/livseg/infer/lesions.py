@@ -1,4 +1,4 @@
-"""What a lesion looks like on the CT: its mean HU against the liver around it.
+"""What a lesion looks like on the CT: its mean HU and spread, against the liver around it.
 
 Used twice: the cascade drops candidate lesions by these figures (rules chosen on the
 validation volumes, see ``CascadeSettings``), and the report gives them for every lesion.
@@ -21,6 +21,9 @@ MIN_SHELL_VOXELS = 20
 class LesionContrast:
     mean_hu: float
     surrounding_liver_hu: float | None  # None: too little liver around the lesion
+    sd_hu: float = 0.0  # the spread of the lesion's own HU: a cyst is homogeneous
+    p10_hu: float = 0.0
+    p90_hu: float = 0.0
 
     @property
     def contrast_hu(self) -> float | None:
@@ -31,9 +34,13 @@ class LesionContrast:
 
 def lesion_contrast(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,
                     spacing_zyx: tuple[float, ...]) -> LesionContrast:
-    """The mean HU of the lesion at ``voxels`` ((n, 3) indices into ``hu``) and of the
-    ``liver_only`` voxels (liver, not tumour) ``SHELL_MM`` away from it (distances in mm)."""
-    mean_hu = float(hu[tuple(voxels.T)].mean())
+    """The mean HU of the lesion at ``voxels`` ((n, 3) indices into ``hu``), its spread
+    (standard deviation, 10th and 90th percentiles) and the mean HU of the ``liver_only``
+    voxels (liver, not tumour) ``SHELL_MM`` away from it (distances in mm)."""
+    values = hu[tuple(voxels.T)].astype(np.float64)
+    mean_hu = float(values.mean())
+    p10, p90 = (float(v) for v in np.percentile(values, (10, 90)))
+    spread = {"sd_hu": float(values.std()), "p10_hu": p10, "p90_hu": p90}
     reach = [int(np.ceil(SHELL_MM[1] / s)) + 1 for s in spacing_zyx]
     low = np.maximum(voxels.min(axis=0) - reach, 0)
     high = np.minimum(voxels.max(axis=0) + reach + 1, liver_only.shape)
@@ -43,5 +50,5 @@ def lesion_contrast(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,
     distance = ndimage.distance_transform_edt(~lesion, sampling=spacing_zyx)
     shell = (distance > SHELL_MM[0]) & (distance <= SHELL_MM[1]) & liver_only[box]
     if int(shell.sum()) < MIN_SHELL_VOXELS:
-        return LesionContrast(mean_hu, None)
-    return LesionContrast(mean_hu, float(hu[box][shell].mean()))
+        return LesionContrast(mean_hu, None, **spread)
+    return LesionContrast(mean_hu, float(hu[box][shell].mean()), **spread)

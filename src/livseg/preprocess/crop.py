@@ -24,14 +24,16 @@ class BoundingBox:
 
 
 def mask_bbox(mask: np.ndarray, spacing_zyx: tuple[float, ...] | None = None,
-              margin_mm: float = 0.0) -> BoundingBox | None:
-    """The smallest box holding every nonzero voxel of ``mask``, grown by ``margin_mm``.
+              margin_mm: float | tuple[float, ...] = 0.0) -> BoundingBox | None:
+    """The smallest box holding every nonzero voxel of ``mask``, grown by ``margin_mm``
+    (one margin, or one per axis in array order).
 
     The margin is converted to voxels per axis with ``spacing_zyx`` (array order) and
     rounded up; the box is clipped to the array. Returns None for an empty mask.
     """
-    if margin_mm < 0:
-        raise ValueError("margin_mm must not be negative")
+    margins = tuple(margin_mm) if isinstance(margin_mm, tuple) else (margin_mm,) * mask.ndim
+    if len(margins) != mask.ndim or min(margins) < 0:
+        raise ValueError("margin_mm must be one non-negative margin or one per axis")
     spacing = (1.0,) * mask.ndim if spacing_zyx is None else tuple(spacing_zyx)
     start, stop = [], []
     for axis in range(mask.ndim):
@@ -39,7 +41,7 @@ def mask_bbox(mask: np.ndarray, spacing_zyx: tuple[float, ...] | None = None,
         present = np.flatnonzero(np.any(mask, axis=other))
         if present.size == 0:
             return None
-        grow = math.ceil(margin_mm / spacing[axis] - 1e-9) if margin_mm else 0
+        grow = math.ceil(margins[axis] / spacing[axis] - 1e-9) if margins[axis] else 0
         start.append(max(0, int(present[0]) - grow))
         stop.append(min(mask.shape[axis], int(present[-1]) + 1 + grow))
     return BoundingBox(tuple(start), tuple(stop))
