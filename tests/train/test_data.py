@@ -232,6 +232,28 @@ def test_loss_rewards_the_right_answer_and_weights_the_rare_class():
     assert weighted > plain
 
 
+def test_tversky_beta_weighs_missed_voxels_more_and_is_dice_at_one_half():
+    target = torch.zeros(1, 16, 16, dtype=torch.long)
+    target[:, 4:12, 4:12] = 1  # 64 tumour pixels
+    def logits(mask):
+        return torch.stack([~mask, mask], 1).float() * 20 - 10
+    too_small = torch.zeros(1, 16, 16, dtype=torch.bool)
+    too_small[:, 4:12, 4:8] = True  # 32 found, 32 missed
+    too_large = torch.zeros(1, 16, 16, dtype=torch.bool)
+    too_large[:, 4:12, 0:16] = True  # 64 found, 64 false
+    dice, tversky = (DiceCrossEntropyLoss(2, ce_weight=0, smooth=0, tversky_beta=b)
+                     for b in (0.5, 0.7))
+    # Dice: 1 - 2*32/(64+32) = 1/3 and 1 - 2*64/(64+128) = 1/3, alike
+    assert dice(logits(too_small), target) == pytest.approx(1 / 3, abs=1e-4)
+    assert dice(logits(too_large), target) == pytest.approx(1 / 3, abs=1e-4)
+    # Tversky 0.7: 1 - 64/(64 + 1.4*32) and 1 - 128/(128 + 0.6*64)
+    assert tversky(logits(too_small), target) == pytest.approx(1 - 64 / 108.8, abs=1e-4)
+    assert tversky(logits(too_large), target) == pytest.approx(1 - 128 / 166.4, abs=1e-4)
+    assert tversky(logits(too_small), target) > tversky(logits(too_large), target)
+    with pytest.raises(ValueError):
+        DiceCrossEntropyLoss(2, tversky_beta=1.0)
+
+
 def test_prepare_writes_a_cache_that_training_data_loads(tmp_path, capsys):
     from livseg.cli import main
 

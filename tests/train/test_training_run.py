@@ -117,6 +117,22 @@ def test_a_split_file_decides_the_validation_volumes(tmp_path):
     assert training["recipe"]["split"] == str(split) and training["recipe"]["fold"] == fold
 
 
+@pytest.mark.slow
+def test_a_split_with_no_validation_volumes_trains_on_every_volume(tmp_path, capsys):
+    """The final model of a cross-validated recipe: every volume trains, nothing is scored
+    as held out (NaN), last.pt is the model and no best.pt claims to be chosen."""
+    run = tmp_path / "run"
+    assert livseg_here("train", "--data", "phantom:2", "--epochs", "2", "--max-steps", "1",
+                       "--out", run, "--config", tiny_config(tmp_path, montage_slices=0,
+                                                             validation_fraction=0)) == 0
+    training = read_checkpoint(run / "last.pt")["training"]
+    assert training["validation_volumes"] == [] and training["epochs_completed"] == 2
+    assert set(training["train_volumes"]) == {"phantom0", "phantom1"}
+    assert not (run / "best.pt").exists()
+    assert all(row["val_dice"] == "nan" for row in metrics_rows(run))
+    assert "no validation volumes" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("grown_k", [3, 5])
 def test_a_2_5d_network_started_from_a_single_slice_one_answers_as_it_did(grown_k):
     """--init-from a 1-slice checkpoint: the 3- or 5-slice network gives the old network's

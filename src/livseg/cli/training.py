@@ -60,7 +60,10 @@ def _train_command(args: argparse.Namespace) -> int:
     from livseg.train.loop import train  # torch: after the arguments were checked
 
     last = train(config, args.out, resume=args.resume)
-    if last:
+    if last and last["val_dice"] != last["val_dice"]:  # NaN: nothing was held out
+        print(f"epoch {last['epoch']}: training Dice {last['train_dice']:.4f} (no validation "
+              f"volumes); run in {args.out}/")
+    elif last:
         print(f"epoch {last['epoch']}: validation Dice {last['val_dice']:.4f}, "
               f"accuracy {last['val_accuracy']:.4f}, sensitivity {last['val_sensitivity']:.4f}, "
               f"specificity {last['val_specificity']:.4f}; run in {args.out}/")

@@ -21,7 +21,8 @@ class TrainConfig:
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    validation_fraction: float = 0.2  # without a split file: volumes drawn with the seed
+    validation_fraction: float = 0.2  # without a split file: volumes drawn with the seed;
+    # 0: every volume trains (the final model of a recipe chosen by cross-validation)
     split: str | None = None  # a split file (configs/splits/*.json): its validation volumes
     fold: int | None = None  # with split: fold i of its k folds is the validation set
     seed: int = 0
@@ -34,6 +35,7 @@ class TrainConfig:
     class_weights: tuple[float, float] = (1.0, 1.0)
     dice_weight: float = 1.0
     ce_weight: float = 1.0
+    tversky_beta: float = 0.5  # 0.5: Dice; above: missed voxels weigh more (under-segmenting)
     augment: bool = True
     flip_probability: float = 0.5  # per axis; 0 for a network that relies on orientation
     brightness: float = 0.08  # random offset of the windowed image, up to +-this (of [0, 1])
@@ -69,6 +71,10 @@ class TrainConfig:
             raise LivsegInputError("elastic must be in [0, 0.1] (a fraction of the slice)")
         if self.fold is not None and self.split is None:
             raise LivsegInputError("fold needs a split file (split) that defines the folds")
+        if not 0 <= self.validation_fraction < 1:
+            raise LivsegInputError("validation_fraction must lie in [0, 1)")
+        if not 0 < self.tversky_beta < 1:
+            raise LivsegInputError("tversky_beta must lie in (0, 1); 0.5 is Dice")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

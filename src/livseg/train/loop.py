@@ -177,7 +177,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(
         (step + 1) / max(warmup, 1), 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))))
     loss_fn = DiceCrossEntropyLoss(2, config.class_weights, config.dice_weight,
-                                   config.ce_weight).to(device)
+                                   config.ce_weight, tversky_beta=config.tversky_beta).to(device)
     has_foreground = train_split.target.flatten(1).any(1).cpu().numpy()
     weights = np.where(has_foreground, config.oversample, 1.0)
     with_foreground = np.flatnonzero(val_split.target.flatten(1).any(1).cpu().numpy())
@@ -185,6 +185,10 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
                                                min(config.montage_slices, len(with_foreground)))
                                    .astype(int)] if len(with_foreground) else np.array([], int)
     history, best, stale, first_epoch = [], -1.0, 0, 1
+    has_validation = len(val_split.images) > 0
+    if not has_validation:
+        log.info("no validation volumes (a model trained on every volume): validation "
+                 "scores are NaN, last.pt is the model and no best.pt is written")
     if state is not None:
         model.load_state_dict(state["model_state"])
         resume_state = state["resume"]
@@ -212,8 +216,12 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
             train_scores, seconds = _train_one_epoch(
                 network, optimizer, scheduler, loss_fn, train_split, rows, generator, config,
                 context, f"epoch {epoch}/{config.epochs}", use_amp, channels_last)
-            val_scores, montage = validate(network, val_split, loss_fn, context,
-                                           config.batch_size, use_amp, montage_rows)
+            if has_validation:
+                val_scores, montage = validate(network, val_split, loss_fn, context,
+                                               config.batch_size, use_amp, montage_rows)
+            else:  # a final model trained on every volume: nothing held out to score
+                val_scores = dict.fromkeys(_scores(0.0, 0, Confusion(0, 0, 0, 0)), math.nan)
+                montage = np.zeros((0,))
             spread = distributed.weight_spread(model, context)
             if spread > RANKS_TOLERANCE:
                 raise RuntimeError(f"the {context.world_size} ranks' weights differ after "
@@ -224,8 +232,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
                    "seconds": seconds, "train_slices_per_second": steps * per_step / seconds,
                    "ranks_weight_spread": spread}
             history.append(row)
-            improved = val_scores["dice"] > best + config.min_delta
-            best, stale = (val_scores["dice"], 0) if improved else (best, stale + 1)
+            improved = has_validation and val_scores["dice"] > best + config.min_delta
+            if has_validation:
+                best, stale = (val_scores["dice"], 0) if improved else (best, stale + 1)
             if context.is_main:
                 training_info.update(epochs_completed=epoch,
                                      wall_time_s=time.perf_counter() - started)

@@ -101,7 +101,10 @@ def concatenate(sets: list[SliceSet]) -> SliceSet:
 
 def split_by_volume(volume_ids: np.ndarray, validation_fraction: float,
                     seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boolean (train, validation) masks over slices; no volume is on both sides."""
+    """Boolean (train, validation) masks over slices; no volume is on both sides. A
+    ``validation_fraction`` of 0 holds nothing out (a recipe's final model)."""
+    if validation_fraction == 0:
+        return np.ones(len(volume_ids), bool), np.zeros(len(volume_ids), bool)
     unique = np.unique(volume_ids.astype(str))
     if len(unique) < 2:
         raise LivsegInputError(f"only {len(unique)} volume(s) in the data; a split by volume "
