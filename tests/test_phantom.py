@@ -72,3 +72,23 @@ def test_any_size_and_spacing_including_one_slice():
     thin = make_phantom(shape=(1, 33, 37), spacing=(9.0, 9.0, 5.0), n_tumours=0, seed=0)
     assert thin.ct.shape == (1, 33, 37)
     assert (thin.labels.array == 1).any()
+
+
+def test_tumours_look_like_real_ones_mostly_darker_than_liver_and_not_flat():
+    """Portal-venous metastases: most lesions darker than their liver (hypodense, or a dark
+    core in an enhancing rim), with texture inside rather than one flat value."""
+    kinds, darker = [], []
+    for seed in range(4):
+        phantom = make_phantom(shape=(32, 112, 112), spacing=(2.5, 2.5, 4.0), n_tumours=5,
+                               seed=seed, noise_hu=0.0)
+        hu, labels = phantom.ct.array.astype(float), phantom.labels.array
+        liver_hu = np.median(hu[labels == 1])
+        lesions, count = ndimage.label(labels == 2)
+        for index in range(1, count + 1):
+            inside = hu[lesions == index]
+            darker.append(np.median(inside) < liver_hu - 20)
+            if inside.size > 200:
+                assert inside.std() > 3.0  # textured
+        kinds += [t.kind for t in phantom.tumours]
+    assert kinds.count("hyperdense") < 0.25 * len(kinds)
+    assert np.mean(darker) > 0.6

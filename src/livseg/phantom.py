@@ -20,6 +20,11 @@ VISCERA, BOWEL = -80.0, 35.0
 CORTICAL_BONE, CANCELLOUS_BONE, RIB = 800.0, 250.0, 600.0
 AORTA, KIDNEY, SPLEEN, LIVER = 180.0, 160.0, 110.0, 95.0
 TUMOUR_KINDS = ("hypodense", "hyperdense", "rim-enhancing")
+#: How often each kind occurs after the first three (hypodense, rim-enhancing, hypodense):
+#: as in portal-venous CT of liver metastases, mostly hypodense, some with an enhancing
+#: rim, few hyperdense.
+KIND_FREQUENCY = (0.65, 0.1, 0.25)
+FIRST_KINDS = ("hypodense", "rim-enhancing", "hypodense")
 
 
 @dataclass(frozen=True)
@@ -113,14 +118,17 @@ def _organs(frame: _Frame, hu: np.ndarray, cavity: np.ndarray, rng: np.random.Ge
 
 
 def _tumour_hu(kind: str, liver_hu: float, distance_inside_mm: np.ndarray,
-               rng: np.random.Generator) -> np.ndarray:
-    if kind == "hypodense":
-        return np.full_like(distance_inside_mm, liver_hu - rng.uniform(40, 80))
+               texture: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A lesion's HU: its kind's contrast to the liver, a darker centre in a larger lesion
+    (necrosis), and ``texture`` (unit noise, smooth) of a few HU: real tumours are not flat."""
+    texture = rng.uniform(5.0, 12.0) * texture
     if kind == "hyperdense":
-        return np.full_like(distance_inside_mm, liver_hu + rng.uniform(30, 60))
-    core = liver_hu - rng.uniform(50, 80)
+        return liver_hu + rng.uniform(30, 60) + texture
+    core = liver_hu - rng.uniform(30, 70) - np.clip((distance_inside_mm - 8.0) * 1.5, 0, 20)
+    if kind == "hypodense":
+        return core + texture
     rim = np.clip(1.0 - distance_inside_mm / 3.0, 0.0, 1.0)
-    return core + rim * (liver_hu + 60.0 - core)
+    return core + rim * (liver_hu + 50.0 - core) + texture
 
 
 def _insert_tumours(hu, labels, liver, spacing_zyx, n_tumours, rng, edge_blur_mm):
@@ -128,6 +136,7 @@ def _insert_tumours(hu, labels, liver, spacing_zyx, n_tumours, rng, edge_blur_mm
         return ()
     depth = ndimage.distance_transform_edt(liver, sampling=spacing_zyx)
     grid = np.indices(liver.shape, sparse=True)
+    texture = smooth_field(liver.shape, rng, cells=max(liver.shape) // 3)
     tumours = []
     for number in range(n_tumours):
         radius = 0.5 * float(np.exp(rng.uniform(np.log(5.0), np.log(60.0))))
@@ -143,8 +152,9 @@ def _insert_tumours(hu, labels, liver, spacing_zyx, n_tumours, rng, edge_blur_mm
         signed_mm = (1.0 - rho) * radius  # approximately mm inside the surface
         weight = expit(signed_mm / max(edge_blur_mm, 1e-3))  # no overflow far outside
         region = (weight > 0.01) & liver
-        kind = TUMOUR_KINDS[number % 3] if number < 3 else str(rng.choice(TUMOUR_KINDS))
-        lesion_hu = _tumour_hu(kind, LIVER, signed_mm[region], rng)
+        kind = FIRST_KINDS[number] if number < len(FIRST_KINDS) else str(
+            rng.choice(TUMOUR_KINDS, p=KIND_FREQUENCY))
+        lesion_hu = _tumour_hu(kind, LIVER, signed_mm[region], texture[region], rng)
         hu[region] = (1 - weight[region]) * hu[region] + weight[region] * lesion_hu
         labels[(weight > 0.5) & liver] = 2
         depth[rho < 1.5] = 0  # keep later tumours apart from this one
@@ -159,8 +169,9 @@ def make_phantom(shape: tuple[int, int, int] = (48, 128, 128),
     """A synthetic abdominal CT (int16 HU) and its label map (0/1/2).
 
     ``shape`` is (z, y, x) in voxels, ``spacing`` (x, y, z) in mm. ``n_tumours`` lesions of
-    5-60 mm (fewer when the liver is too small) are hypodense, hyperdense or
-    rim-enhancing, with edges blurred over ``edge_blur_mm``. Same seed, same phantom.
+    5-60 mm (fewer when the liver is too small), mostly hypodense, some rim-enhancing, few
+    hyperdense (``KIND_FREQUENCY``), textured, with edges blurred over ``edge_blur_mm``.
+    Same seed, same phantom.
     """
     rng = np.random.default_rng(seed)
     frame = _Frame(shape)
