@@ -8,6 +8,7 @@ Two steps, so that the networks run once and every rule is scored on the same ou
         [--folds 'runs/cv/r1/fold{fold}/last.pt' | --tumour CKPT] [--liver CKPT]
   python tools/tumour_lesion_rules.py search CACHE [--grid KEY=V1,V2 ...] [--json OUT]
   python tools/tumour_lesion_rules.py lesions CACHE [--grid KEY=V ...] [--json OUT]
+  python tools/tumour_lesion_rules.py shortfall CACHE
 
 ``cache`` runs each volume as ``livseg predict`` does (canonical orientation, the liver
 stage, its clean-up) and keeps, per volume, the liver, the reference and the tumour
@@ -17,7 +18,9 @@ too). ``search`` scores every rule of the grid through ``Cascade.lesions`` (the 
 ``predict`` runs) and prints the pooled table, best first. ``lesions`` lists every lesion
 one rule finds, with its HU, spread, contrast and whether it touches a reference lesion
 (to measure whether a rule such as "water-like and homogeneous" separates the false ones).
-Never run it on a test case.
+``shortfall`` measures where the stage under-segments: the share of reference tumour
+voxels above each probability, by depth inside the lesion (its rim or its core) and by
+lesion size. Never run it on a test case.
 """
 from __future__ import annotations
 
@@ -80,7 +83,8 @@ def cache(args: argparse.Namespace) -> None:
     split = read_split(args.split)
     out = Path(args.cache)
     out.mkdir(parents=True, exist_ok=True)
-    folds = range(len(split.folds)) if args.folds else [None]
+    folds = ([int(f) for f in args.only_folds.split(",")] if args.only_folds else
+             range(len(split.folds))) if args.folds else [None]
     for fold in folds:
         tumour = args.folds.format(fold=fold) if args.folds else args.tumour
         cascade = Cascade.shipped(liver_path=args.liver, tumour_path=tumour)
@@ -233,6 +237,53 @@ def lesions(args: argparse.Namespace) -> None:
                                               indent=1))
 
 
+DEPTH_BINS_MM = ((0.0, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 16.0), (16.0, float("inf")))
+LEVELS = (0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def shortfall(args: argparse.Namespace) -> None:
+    """Reference tumour voxels reached by the stage's probability (flip-averaged), pooled
+    over the cached volumes, by depth inside their lesion and by their lesion's volume."""
+    from scipy import ndimage
+
+    by_depth = np.zeros((len(DEPTH_BINS_MM), 1 + len(LEVELS)))
+    by_size = {}
+    for path in sorted(Path(args.cache).glob("*.npz")):
+        data = dict(np.load(path))
+        if "liver" not in data or not data["truth"].any():
+            continue
+        box = tuple(slice(a, b) for a, b in zip(data["roi_start"], data["roi_stop"],
+                                                strict=True))
+        truth, probability = data["truth"][box], data["probability_tta1"]
+        depth = ndimage.distance_transform_edt(truth, sampling=tuple(data["spacing"]))
+        # depth of a voxel centre from the lesion's surface: half a voxel at the edge
+        for row, (low, high) in enumerate(DEPTH_BINS_MM):
+            selected = probability[truth & (depth > low) & (depth <= high)]
+            by_depth[row] += [selected.size, *((selected > 255 * v).sum() for v in LEVELS)]
+        lesions, count = ndimage.label(truth, np.ones((3, 3, 3), bool))
+        for index in range(1, count + 1):
+            selected = probability[lesions == index]
+            ml = selected.size * float(data["voxel_ml"])
+            size = "< 1 ml" if ml < 1 else "1-10 ml" if ml < 10 else "10-100 ml" if ml < 100 \
+                else ">= 100 ml"
+            total = by_size.setdefault(size, np.zeros(1 + len(LEVELS)))
+            total += [selected.size, *((selected > 255 * v).sum() for v in LEVELS)]
+        outside = int(data["truth"].sum() - truth.sum())
+        if outside:
+            print(f"{path.stem}: {outside} reference tumour voxels outside the cached box")
+    head = " | ".join(f"p > {v}" for v in LEVELS)
+    print(f"depth inside the lesion (mm) | voxels | {head}")
+    for (low, high), row in zip(DEPTH_BINS_MM, by_depth, strict=True):
+        print(f"{low:g}-{high:g} | {int(row[0])} | " + " | ".join(
+            f"{v / max(row[0], 1):.3f}" for v in row[1:]))
+    print(f"lesion volume | voxels | {head}")
+    for size in ("< 1 ml", "1-10 ml", "10-100 ml", ">= 100 ml"):
+        if size in by_size:
+            row = by_size[size]
+            print(f"{size} | {int(row[0])} | " + " | ".join(
+                f"{v / max(row[0], 1):.3f}" for v in row[1:]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     steps = parser.add_subparsers(dest="step", required=True)
@@ -241,6 +292,7 @@ def main() -> None:
     first.add_argument("folder")
     first.add_argument("cache")
     first.add_argument("--folds", help="fold models, e.g. runs/cv/r1/fold{fold}/last.pt")
+    first.add_argument("--only-folds", help="with --folds: these folds only, e.g. 0,1")
     first.add_argument("--tumour")
     first.add_argument("--liver")
     second = steps.add_parser("search")
@@ -252,8 +304,10 @@ def main() -> None:
     third.add_argument("cache")
     third.add_argument("--json")
     third.add_argument("--grid", action="append", default=[], metavar="KEY=V")
+    fourth = steps.add_parser("shortfall")
+    fourth.add_argument("cache")
     args = parser.parse_args()
-    {"cache": cache, "search": search, "lesions": lesions}[args.step](args)
+    {"cache": cache, "search": search, "lesions": lesions, "shortfall": shortfall}[args.step](args)
 
 
 if __name__ == "__main__":
