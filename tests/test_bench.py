@@ -28,6 +28,13 @@ def test_bench_json_has_the_documented_shape(tmp_path, capsys):
     cascade = result["cascade"]
     assert cascade["shape"] == [3, 512, 512] and cascade["seconds"] > 0
     assert cascade["peak_rss_mb"] > 0 and "liver_stage" in cascade["steps"]
+    profile = cascade["profile"]  # the whole process, imports and model loading included
+    assert profile["process"] == cascade["seconds"] and profile["imports"] > 0
+    assert profile["model_loading"] > 0 and profile["predict"] == cascade["steps"]["total"]
+    assert profile["predict.liver_stage"] == cascade["steps"]["liver_stage"]
+    assert profile["other"] == pytest.approx(profile["process"] - profile["imports"]
+                                             - profile["model_loading"] - profile["predict"],
+                                             abs=2e-3)
     assert result["cascade_torch"]["backend"] == "torch"
     assert result["cascade_float32"]["backend"] == "onnx float32"
     dicom = result["cascade_dicom"]

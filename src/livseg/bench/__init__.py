@@ -212,9 +212,8 @@ def bench_cascade(ct: Path, backend: str, threads: int, folder: Path,
     imports, reading, both stages, writing, pictures), its peak RSS and its own step times.
     ``float32``: the float32 models instead of the default."""
     out = Path(tempfile.mkdtemp(dir=folder)) / "out"
-    command = [sys.executable, "-m", "livseg.bench.worker", "predict", str(ct), "-o", str(out),
-               "--backend", backend, "--threads", str(threads)] + (
-        ["--float32"] if float32 else [])
+    command = [sys.executable, "-m", "livseg.bench.worker", "predict", str(ct), str(out),
+               backend, str(threads), "float32" if float32 else "default"]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     seconds = time.perf_counter() - started
@@ -224,7 +223,20 @@ def bench_cascade(ct: Path, backend: str, threads: int, folder: Path,
     report = json.loads((out / "report.json").read_text())
     return {"seconds": round(seconds, 3), "shape": report["input"]["shape_zyx"],
             "backend": backend, "peak_rss_mb": measured["peak_rss_mb"],
-            "steps": report["seconds"]}
+            "steps": report["seconds"],
+            "profile": _profile(seconds, measured, report["seconds"])}
+
+
+def _profile(process_seconds: float, measured: dict, steps: dict) -> dict:
+    """Where the whole process's time went: the interpreter's start and imports, loading
+    the models, ``predict_file`` (its steps as the report times them; the file is written
+    on a thread while the pictures are drawn, so ``write`` overlaps ``pictures``) and what
+    is left (the interpreter's start before the first import, and its exit)."""
+    outside = measured["imports"] + measured["model_loading"] + steps["total"]
+    return {"process": round(process_seconds, 3), "imports": measured["imports"],
+            "model_loading": measured["model_loading"], "predict": steps["total"],
+            **{f"predict.{name}": value for name, value in steps.items() if name != "total"},
+            "other": round(process_seconds - outside, 3)}
 
 
 def _median_run(runs: list[dict]) -> dict:
@@ -288,6 +300,9 @@ def format_bench(result: dict) -> str:
             runs = f" (runs {run['runs']})" if "runs" in run else ""
             lines.append(f"{key}: {shape} ({run['backend']}) {run['seconds']:.2f} s{runs}, "
                          f"peak {run['peak_rss_mb']:.0f} MB")
+            if "profile" in run:
+                lines.append("    " + ", ".join(f"{name} {value:.2f}" for name, value
+                                                in run["profile"].items() if name != "process"))
     lines.append("")
     for name, check in result.get("targets", {}).items():
         lines.append(f"{'met' if check['met'] else 'NOT MET':>8}  {name}: {check['value']} "

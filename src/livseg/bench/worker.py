@@ -2,8 +2,10 @@
 
 ``python -m livseg.bench.worker ENGINE MODEL SIZE BATCH SECONDS THREADS`` times one network
 on one engine and prints ``{"ms_per_slice": ..., "peak_rss_mb": ...}``; MODEL is a saved
-network (torch) or an .onnx file (onnxruntime). ``python -m livseg.bench.worker predict
-ARGS...`` runs ``livseg predict ARGS...`` and prints its exit code and peak memory.
+network (torch) or an .onnx file (onnxruntime). ``python -m livseg.bench.worker predict CT
+OUT BACKEND THREADS PRECISION`` runs what ``livseg predict CT -o OUT`` runs, through the
+API (``Cascade.shipped``, ``predict_file``), and prints its peak memory and the seconds of
+what the report does not time: the imports and the loading of the models.
 
 Peak memory is the kernel's high-water mark of this process's own address space (VmHWM):
 ``getrusage`` would also count the RSS the parent had when it forked us, as Linux carries it
@@ -11,13 +13,16 @@ over ``exec``.
 """
 from __future__ import annotations
 
-import json
-import resource
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
+STARTED = time.perf_counter()  # before the imports that predict pays for
+
+import json  # noqa: E402
+import resource  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 
 def time_batches(run, batch: np.ndarray, seconds: float) -> float:
@@ -73,16 +78,30 @@ def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def predict(arguments: list[str]) -> dict:
-    from livseg.cli import main as livseg_main
+def predict(ct: str, out: str, backend: str, threads: int, precision: str) -> dict:
+    """``livseg predict CT -o OUT`` with the shipped models (``precision``: default, int8 or
+    float32) on ``backend``: its peak memory, and the seconds of its imports and of loading
+    its models (the report times each later step)."""
+    from livseg.infer import Cascade
+    from livseg.predict import predict_file
 
-    code = livseg_main(["predict", *arguments])
-    return {"exit_code": code, "peak_rss_mb": peak_rss_mb()}
+    if backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+    imported = time.perf_counter()
+    int8 = {"default": None, "int8": True, "float32": False}[precision]
+    cascade = Cascade.shipped(backend=backend, threads=threads, int8=int8)
+    loaded = time.perf_counter()
+    predict_file(Path(ct), Path(out), cascade)
+    return {"peak_rss_mb": peak_rss_mb(), "imports": round(imported - STARTED, 4),
+            "model_loading": round(loaded - imported, 4)}
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "predict":
-        print(json.dumps(predict(sys.argv[2:])))
+        ct, out, backend, threads, precision = sys.argv[2:7]
+        print(json.dumps(predict(ct, out, backend, int(threads), precision)))
     else:
         engine, path, size, batch, seconds, threads = sys.argv[1:7]
         print(json.dumps(main(engine, path, int(size), int(batch), float(seconds),
