@@ -124,25 +124,31 @@ def test_segment_api_on_a_real_ct():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("real_data", [True, False], ids=["with-real-ct", "phantom-only"])
-def test_demo_runs_on_a_phantom_and_the_real_ct_when_present(real_data, tmp_path, capsys,
-                                                           monkeypatch):
+def test_demo_runs_on_the_packaged_real_ct_and_a_phantom(tmp_path, capsys, monkeypatch):
+    """Without ../shared: the real CT travels in the package (a smaller phantom here)."""
     from livseg import demo
 
-    if real_data:
-        shared_file("totalseg_ct_sm/volume.nii.gz")
-    else:  # the data absent; a smaller phantom (the other case runs the demo's own)
-        monkeypatch.setattr(demo, "find_real_ct", lambda: None)
-        monkeypatch.setattr(demo, "make_phantom", lambda **k: make_phantom(**(k | {
-            "shape": (16, 96, 96), "spacing": (3.3, 3.3, 12.5)})))
-    expected = (["totalseg_ct_sm"] if real_data else []) + ["phantom"]
+    monkeypatch.setattr(demo, "make_phantom", lambda **k: make_phantom(**(k | {
+        "shape": (16, 96, 96), "spacing": (3.3, 3.3, 12.5)})))
+    monkeypatch.chdir(tmp_path)  # nowhere near ../shared
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert names == sorted(["evaluation.json", *expected])
+    assert names == ["evaluation.json", "phantom", "totalseg_ct_sm"]
     evaluation = json.loads((tmp_path / "demo" / "evaluation.json").read_text())
-    assert [c["case"] for c in evaluation["cases"]] == expected
+    assert [c["case"] for c in evaluation["cases"]] == ["totalseg_ct_sm", "phantom"]
+    assert evaluation["cases"][0]["liver"]["dice"] > 0.8  # against TotalSegmentator's model
     out = capsys.readouterr().out
-    assert "Files in" in out and ("only the phantom was run" in out) is not real_data
+    assert "| totalseg_ct_sm |" in out or "totalseg_ct_sm" in out.split("Cascade results")[0]
+    assert (tmp_path / "demo" / "totalseg_ct_sm" / "overlay.png").is_file()
+
+
+def test_the_packaged_real_ct_is_the_shared_one_with_its_licence_and_origin():
+    from livseg.demo import REAL_CT, REAL_FILES
+
+    for name in REAL_FILES:
+        assert (REAL_CT / name).read_bytes() == shared_file(f"totalseg_ct_sm/{name}").read_bytes()
+    assert "Apache License" in (REAL_CT / "LICENSE").read_text()
+    assert "not drawn by an expert" in (REAL_CT / "ORIGIN.md").read_text()
 
 
 def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_file, tmp_path):

@@ -37,7 +37,10 @@ def test_the_wheel_holds_the_models_and_the_web_page(wheel):
     shipped = {"livseg/weights/SHA256SUMS", "livseg/weights/liver_mobileunet.pt",
                "livseg/weights/onnx/liver.onnx", "livseg/weights/onnx/liver.int8.onnx",
                "livseg/weights/onnx/tumour.onnx", "livseg/weights/onnx/tumour.json",
-               "livseg/serve/static/index.html", "livseg/serve/static/ondevice.js"}
+               "livseg/serve/static/index.html", "livseg/serve/static/ondevice.js",
+               "livseg/data/totalseg_ct_sm/volume.nii.gz", "livseg/data/totalseg_ct_sm/LICENSE",
+               "livseg/data/totalseg_ct_sm/segmentation_model_generated.nii.gz",
+               "livseg/data/totalseg_ct_sm/ORIGIN.md"}
     assert shipped <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]  # make test's
     vendored = ROOT / "src" / "livseg" / "serve" / "static" / "vendor"
@@ -77,12 +80,18 @@ def test_installed_without_the_source_tree_demo_and_predict_run(wheel, tmp_path)
 
     def livseg(*arguments):
         return subprocess.run([str(python), "-c", "import sys, livseg.cli; print(livseg.__file__,"
-                               " file=sys.stderr); sys.exit(livseg.cli.main(sys.argv[1:]))",
+                               " file=sys.stderr); code = livseg.cli.main(sys.argv[1:]); "
+                               "print('torch imported' if 'torch' in sys.modules else "
+                               "'no torch', file=sys.stderr); sys.exit(code)",
                                *arguments], cwd=work, env=env, capture_output=True, text=True)
 
     demo = livseg("demo", "--out", "demo")
     assert demo.returncode == 0, demo.stderr[-2000:]
     assert str(site) in demo.stderr and str(ROOT) not in demo.stderr  # the wheel's livseg
+    assert "no torch" in demo.stderr
+    # the packaged real CT and the phantom, each a row of the table
+    assert "totalseg_ct_sm" in demo.stdout and "phantom" in demo.stdout
+    assert (work / "demo" / "totalseg_ct_sm" / "overlay.png").is_file()
     ct = write_volume(make_phantom(shape=(10, 80, 80), spacing=(3.5, 3.5, 12.0), n_tumours=1,
                                    seed=2).ct, work / "small.nii.gz")  # quicker than the demo CT
     predicted = livseg("predict", str(ct), "-o", "out")

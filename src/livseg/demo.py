@@ -2,9 +2,9 @@
 where the project's real data sits beside it, on a real CT, each scored against its
 reference.
 
-The real CT is TotalSegmentator's Apache-2.0 test fixture in ``../shared/data/totalseg_ct_sm``
-(not shipped: real data stays outside the project); its reference liver was made by the
-TotalSegmentator model, not by an expert, and it has no tumour labels. The phantom's
+The real CT is TotalSegmentator's Apache-2.0 test fixture, shipped in the package
+(``livseg/data/totalseg_ct_sm``, its licence and origin beside it); its reference liver was
+made by the TotalSegmentator model, not by an expert, and it has no tumour labels. The phantom's
 reference is exact by construction, but the networks were trained on real CT only, so it
 shows how the cascade behaves on an unfamiliar image.
 """
@@ -22,18 +22,9 @@ from livseg.metrics.cases import evaluate_volumes
 from livseg.metrics.table import format_table
 from livseg.phantom import make_phantom
 
-REAL_CT = Path("totalseg_ct_sm")  # under a shared data folder
+#: The packaged real CT: TotalSegmentator's test fixture (Apache-2.0, ORIGIN.md beside it).
+REAL_CT = Path(__file__).resolve().parent / "data" / "totalseg_ct_sm"
 REAL_FILES = ("volume.nii.gz", "segmentation_model_generated.nii.gz")
-
-
-def find_real_ct() -> Path | None:
-    """The real demo CT's folder in ``../shared/data`` (beside the working directory or the
-    source checkout), or None where it is absent (e.g. an installed package)."""
-    for root in (Path.cwd().parent, Path(__file__).resolve().parents[3]):
-        folder = root / "shared" / "data" / REAL_CT
-        if all((folder / name).is_file() for name in REAL_FILES):
-            return folder
-    return None
 
 
 def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
@@ -43,10 +34,7 @@ def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
     write_volume(phantom.labels, folder / "phantom" / "reference.nii.gz")
     cases = [("phantom", folder / "phantom" / "volume.nii.gz",
               folder / "phantom" / "reference.nii.gz")]
-    real = find_real_ct()
-    if real is not None:
-        cases.insert(0, (REAL_CT.name, real / REAL_FILES[0], real / REAL_FILES[1]))
-    return cases
+    return [(REAL_CT.name, REAL_CT / REAL_FILES[0], REAL_CT / REAL_FILES[1]), *cases]
 
 
 def run_demo(out: Path) -> dict:
@@ -72,11 +60,9 @@ def run_demo(out: Path) -> dict:
         write_json(staging / "evaluation.json", evaluation)
     print(format_table(evaluation))
     print("\n".join(["", "Cascade results:", *lines]))
-    if len(cases) == 1:
-        print("(../shared/data/totalseg_ct_sm is not here, so only the phantom was run.)")
-    else:
-        print("References: totalseg_ct_sm = TotalSegmentator model output (liver only, not "
-              "expert); phantom = exact synthetic labels.")
+    print("References: totalseg_ct_sm = TotalSegmentator model output (liver only, not "
+          "expert; a real CT shipped with livseg, Apache-2.0); phantom = exact synthetic "
+          "labels.")
     print(f"Files in {out}/: <case>/segmentation.nii.gz, report.json, overlay.png; "
           f"evaluation.json  ({time.perf_counter() - started:.1f} s)")
     return evaluation
