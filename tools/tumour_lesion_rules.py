@@ -53,6 +53,7 @@ GRID = {
     "min_lesion_mm3": (100.0,),
     "min_lesion_probability": (0.0, 0.8),
     "min_share_near_liver": (0.5,),
+    "max_lesion_contrast_hu": (None,),
 }
 #: Volume agreement counts over volumes with at least this much tumour (as the benchmark).
 RVD_MIN_ML = 5.0
