@@ -43,6 +43,17 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def load_tool(name: str):
+    """A script of tools/ as a module (the tools are not a package)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def shared_file(relative: str) -> Path:
     """A file of ../shared/data, or skip the test when the real data is absent."""
     path = SHARED_DATA / relative

@@ -2,17 +2,11 @@
 neither training nor the exporter (``tools/import_cycles.py`` draws the graph)."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "import_cycles.py"
+from .conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("import_cycles", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("import_cycles")
 
 
 def test_the_import_graph_has_no_circle():

@@ -3,10 +3,8 @@ out-of-fold volumes, scored under the shipped rules, give what ``livseg benchmar
 gives for the same fold models (the same cascade code, run once per volume)."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,14 +15,11 @@ from livseg.io import write_volume
 from livseg.phantom import make_phantom
 from livseg.weights import shipped_weights
 
-TOOL = Path(__file__).resolve().parents[1] / "tools" / "tumour_lesion_rules.py"
+from .conftest import load_tool
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("tumour_lesion_rules", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("tumour_lesion_rules")
 
 
 @pytest.mark.slow
