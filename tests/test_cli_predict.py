@@ -210,3 +210,35 @@ def test_truncated_nifti_nifti_named_dcm_and_two_series(phantom_file, tmp_path, 
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
         assert not out.exists()
+
+
+def test_the_lesion_rules_help_states_the_cascades_defaults():
+    """The parser does not import the cascade, so its help names the defaults itself."""
+    import re
+
+    from livseg.cli import build_parser
+    from livseg.cli.inference import LESION_RULES
+    from livseg.infer import CascadeSettings
+
+    predict = next(action for action in build_parser()._subparsers._group_actions[0]
+                   .choices.values() if action.prog.endswith(" predict"))
+    helps = {a.dest: a.help for a in predict._actions}
+    for name in LESION_RULES:
+        stated = float(re.search(r"\(default ([0-9.]+)", helps[name]).group(1))
+        assert stated == (getattr(CascadeSettings(), name) or 0), name
+
+
+def test_a_growth_threshold_above_the_seed_threshold_is_refused(phantom_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["predict", str(phantom_file), "-o", str(out), "--grow-threshold", "0.7"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "tumour threshold" in err and not out.exists()
+    assert main(["predict", str(phantom_file), "-o", str(out), "--grow-threshold", "0.3"]) == 0
+    assert json.loads((out / "report.json").read_text())["settings"]["grow_threshold"] == 0.3
+    grown = read_volume(out / "segmentation.nii.gz").array
+    assert main(["predict", str(phantom_file), "-o", str(tmp_path / "off"),
+                 "--grow-threshold", "0"]) == 0
+    seeded = read_volume(tmp_path / "off" / "segmentation.nii.gz").array
+    assert json.loads((tmp_path / "off" / "report.json").read_text())["settings"][
+        "grow_threshold"] is None
+    assert np.count_nonzero(grown == 2) >= np.count_nonzero(seeded == 2) > 0

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from livseg.benchmark import split_cases
+from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeSettings
 from livseg.infer.anatomy_check import body_frame
 from livseg.infer.postprocess import clean_liver
@@ -109,11 +110,10 @@ def parse_grid(overrides: list[str]) -> dict[str, tuple]:
 def rules(grid: dict[str, tuple]) -> list[CascadeSettings]:
     found = []
     for values in itertools.product(*grid.values()):
-        settings = CascadeSettings(**dict(zip(grid, values, strict=True)))
-        if settings.grow_threshold is not None and \
-                settings.grow_threshold >= settings.tumour_threshold:
+        try:
+            found.append(CascadeSettings(**dict(zip(grid, values, strict=True))))
+        except LivsegInputError:  # growth at or above the seed threshold: not a rule
             continue
-        found.append(settings)
     return found
 
 

@@ -15,6 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,8 +87,8 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
             _write_meshes(result.labels, staging, mesh)
         seconds["pictures"] = round(time.perf_counter() - clock, 4)
         report = build_report(result.labels, input_path=str(input_path), models=result.models,
-                              seconds=seconds,
-                              notes=[*volume.notes, *result.notes], ct=volume)
+                              seconds=seconds, notes=[*volume.notes, *result.notes],
+                              ct=volume, settings=asdict(cascade.settings))
         seconds["write"] = labels_written.result()  # the report holds this dict
         seconds["total"] = round(time.perf_counter() - started, 4)
         write_json(staging / "report.json", report)

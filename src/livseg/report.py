@@ -25,9 +25,10 @@ DENSITY_HU = 10.0
 
 def build_report(labels: Volume, *, input_path: str, models: list[dict],
                  seconds: dict[str, float], notes: list[str] | None = None,
-                 ct: Volume | None = None) -> dict:
+                 ct: Volume | None = None, settings: dict | None = None) -> dict:
     """The report of one segmentation ``labels`` (0/1/2 on the input's grid); with the
-    ``ct`` it came from (same grid), each lesion's HU and its contrast to the liver."""
+    ``ct`` it came from (same grid), each lesion's HU and its contrast to the liver;
+    ``settings``: the cascade's settings (lesion rules, TTA) that made it."""
     voxel_ml = labels.voxel_volume_ml
     liver_ml = float(np.count_nonzero(labels.array >= 1) * voxel_ml)
     tumour_ml = float(np.count_nonzero(labels.array == 2) * voxel_ml)
@@ -44,6 +45,7 @@ def build_report(labels: Volume, *, input_path: str, models: list[dict],
         "lesion_count": 0,
         "lesions": [],
         "models": models,
+        "settings": dict(settings or {}),
         "seconds": seconds,
     } | _lesions(labels, ct)
 

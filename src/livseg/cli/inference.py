@@ -22,7 +22,7 @@ from livseg.infer.runners import BACKENDS, onnxruntime_available
 from livseg.io.text import check_writable_folder
 
 #: predict options that override the cascade's lesion rules when given
-LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability")
+LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability", "grow_threshold")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -84,8 +84,11 @@ def _predict_cohort(args: argparse.Namespace) -> int:
 def _load_cascade(args: argparse.Namespace):
     from livseg.infer import Cascade, CascadeSettings
 
-    settings = CascadeSettings(tta=args.tta, batch_size=args.batch_size, **{
-        name: getattr(args, name) for name in LESION_RULES if getattr(args, name) is not None})
+    rules = {name: getattr(args, name) for name in LESION_RULES
+             if getattr(args, name) is not None}
+    if rules.get("grow_threshold") == 0:
+        rules["grow_threshold"] = None  # 0: no growth
+    settings = CascadeSettings(tta=args.tta, batch_size=args.batch_size, **rules)
     return Cascade.shipped(device=args.device, settings=settings,
                            liver_path=args.liver_weights, tumour_path=args.tumour_weights,
                            backend=args.backend, threads=args.threads,
@@ -185,6 +188,10 @@ def register(commands) -> None:
     predict.add_argument("--min-lesion-probability", type=probability_value,
                          help="drop lesions whose mean tumour probability is below this "
                               "(default 0.8)")
+    predict.add_argument("--grow-threshold", type=probability_value,
+                         help="grow each kept lesion over the voxels connected to it whose "
+                              "probability exceeds this, below --tumour-threshold; 0: no "
+                              "growth (default 0)")
     predict.add_argument("--shard", type=shard_spec, metavar="I/N",
                          help="a folder of cases: only every N-th case from the I-th (0-based),"
                               " for job arrays (sbatch --array=0-(N-1))")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from livseg.errors import LivsegInputError
 from livseg.infer import postprocess, slice_plan
 from livseg.infer.anatomy_check import (
     BodyFrame,
@@ -78,6 +79,13 @@ class CascadeSettings:
     # chosen by the masks' agreement with running every slice (README, "Speed")
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
     liver_step_mm: float = 2.0  # then the full stage runs on slices at most this far apart
+
+    def __post_init__(self) -> None:
+        if self.grow_threshold is not None and not \
+                0 < self.grow_threshold < self.tumour_threshold:
+            raise LivsegInputError(f"the lesions' growth threshold ({self.grow_threshold:g}) "
+                                   f"must lie between 0 and the tumour threshold "
+                                   f"({self.tumour_threshold:g})")
 
 
 @dataclass
