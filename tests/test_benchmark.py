@@ -160,7 +160,7 @@ def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(golden
 @pytest.mark.slow
 def test_the_int8_liver_stage_keeps_the_float32_liver_on_lits_small(golden_run):
     """The default (int8 liver stage; the golden run's mask) against both stages float32:
-    measured 0.9978 (README, predict)."""
+    measured 0.9978 (docs/cli.md, predict)."""
     from livseg.infer import Cascade
     from livseg.io.hu_check import read_ct
 
@@ -173,7 +173,7 @@ def test_the_int8_liver_stage_keeps_the_float32_liver_on_lits_small(golden_run):
 @pytest.mark.slow
 def test_the_backends_and_the_int8_liver_stage_agree_on_a_real_ct():
     """On totalseg_ct_sm: the default (int8 liver stage on onnxruntime) against both stages
-    float32 (measured 0.9979, README, predict), and float32 on onnxruntime against torch
+    float32 (measured 0.9979, docs/cli.md, predict), and float32 on onnxruntime against torch
     (liver and tumour; the same networks, so nearly every voxel)."""
     from livseg.infer import Cascade
     from livseg.io.hu_check import read_ct

@@ -17,7 +17,7 @@ __all__ = ["LivsegInputError", "Volume", "read_volume", "segment", "write_volume
 def __getattr__(name: str):
     """The API's names are imported on first use: ``livseg --version`` and the light
     commands never load NumPy, SimpleITK or onnxruntime, and reading files never loads
-    torch (README, "Speed")."""
+    torch (docs/speed.md)."""
     if name == "segment":
         from livseg.predict import segment
 

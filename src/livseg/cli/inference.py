@@ -41,7 +41,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if args.shard is not None:
         raise LivsegInputError("--shard splits a folder of cases; this is one case", args.input)
     # the models load before the CT is read: loading them in a thread while it is read
-    # gained nothing on 2 cores (README, "Speed")
+    # gained nothing on 2 cores (docs/speed.md)
     cascade = _load_cascade(args)
     with _progress_bar(args.input.name, enabled=True) as progress:
         report = predict_file(args.input, args.out, cascade, overwrite=args.overwrite,

@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 #: liver stage's int8 masks agree with its float32 ones (liver Dice >= 0.996 on ircad07,
 #: lits_small, totalseg_ct_sm and a phantom) at three quarters of the time; the tumour
 #: stage's int8 finds fewer lesions at IoU > 0.5 on the validation volumes, so it stays
-#: float32 (README, "Speed").
+#: float32 (docs/speed.md).
 DEFAULT_INT8 = {"liver": True, "tumour": False}
 #: Slices of the middle of the volume on which the liver stage probes for a mirrored image.
 MIRROR_PROBE_SLICES = 12
@@ -76,7 +76,7 @@ class CascadeSettings:
     # exceeds this (None: no growth), so that its fainter rim is not cut
     grow_threshold: float | None = None
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
-    # chosen by the masks' agreement with running every slice (README, "Speed")
+    # chosen by the masks' agreement with running every slice (docs/speed.md)
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
     liver_step_mm: float = 2.0  # then the full stage runs on slices at most this far apart
 

@@ -5,7 +5,7 @@ and finds the slices that can hold liver: from the first to the last sampled sli
 liver, widened by one sampling step (the liver may end anywhere before the next, empty,
 sample) and by the reach of the smoothing across slices. The full stage then runs only
 there, on slices at most ``liver_step_mm`` apart, the probability of the slices between
-interpolated linearly. Measured against running every slice (README, "Speed"): the range
+interpolated linearly. Measured against running every slice (docs/speed.md): the range
 alone changes no voxel; a step of 3.2 mm (every second slice of 1.6 mm) gives liver Dice
 0.989 on ircad07, so the default step, 2 mm, runs every slice of such a CT. Every slice
 outside the range is background. Without a known slice spacing every slice is run.

@@ -2,7 +2,7 @@
 
 SimpleITK, NumPy and the readers are imported on first use (``Volume``, ``read_volume``,
 ...), so that the command line's light paths (``livseg --version``, argument errors) start
-in a tenth of the time (README, "Speed").
+in a tenth of the time (docs/speed.md).
 """
 from __future__ import annotations
 
