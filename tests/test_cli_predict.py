@@ -143,12 +143,13 @@ def test_demo_runs_on_the_packaged_real_ct_and_a_phantom(tmp_path, capsys, monke
 
 
 def test_the_packaged_real_ct_is_the_shared_one_with_its_licence_and_origin():
-    from livseg.demo import REAL_CT, REAL_FILES
+    from livseg.data import EXAMPLE_CT, EXAMPLE_FILES
 
-    for name in REAL_FILES:
-        assert (REAL_CT / name).read_bytes() == shared_file(f"totalseg_ct_sm/{name}").read_bytes()
-    assert "Apache License" in (REAL_CT / "LICENSE").read_text()
-    assert "not drawn by an expert" in (REAL_CT / "ORIGIN.md").read_text()
+    for name in EXAMPLE_FILES:
+        shared = shared_file(f"totalseg_ct_sm/{name}")
+        assert (EXAMPLE_CT / name).read_bytes() == shared.read_bytes()
+    assert "Apache License" in (EXAMPLE_CT / "LICENSE").read_text()
+    assert "not drawn by an expert" in (EXAMPLE_CT / "ORIGIN.md").read_text()
 
 
 def test_the_default_cpu_backend_is_onnxruntime_and_never_imports_torch(phantom_file, tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from livseg.data import EXAMPLE_CT, EXAMPLE_FILES
 from livseg.infer import Cascade
 from livseg.io import read_volume, write_volume
 from livseg.io.labels import as_label_map
@@ -22,10 +23,6 @@ from livseg.metrics.cases import evaluate_volumes
 from livseg.metrics.table import format_table
 from livseg.phantom import make_phantom
 
-#: The packaged real CT: TotalSegmentator's test fixture (Apache-2.0, ORIGIN.md beside it).
-REAL_CT = Path(__file__).resolve().parent / "data" / "totalseg_ct_sm"
-REAL_FILES = ("volume.nii.gz", "segmentation_model_generated.nii.gz")
-
 
 def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
     """(name, CT, reference) of each demo case; the phantom is written into ``folder``."""
@@ -34,7 +31,8 @@ def demo_cases(folder: Path) -> list[tuple[str, Path, Path]]:
     write_volume(phantom.labels, folder / "phantom" / "reference.nii.gz")
     cases = [("phantom", folder / "phantom" / "volume.nii.gz",
               folder / "phantom" / "reference.nii.gz")]
-    return [(REAL_CT.name, REAL_CT / REAL_FILES[0], REAL_CT / REAL_FILES[1]), *cases]
+    ct, reference = (EXAMPLE_CT / name for name in EXAMPLE_FILES)
+    return [(EXAMPLE_CT.name, ct, reference), *cases]
 
 
 def run_demo(out: Path) -> dict:

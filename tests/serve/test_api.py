@@ -169,3 +169,19 @@ def test_openapi_page_and_models_are_served(tmp_path):
 def test_serve_listens_on_loopback_by_default():
     args = build_parser().parse_args(["serve"])
     assert args.host == "127.0.0.1" and args.port == 8000 and args.max_upload_mb == 1024
+
+
+def test_the_example_ct_is_the_packaged_real_ct_and_segments_like_an_upload(tmp_path):
+    from livseg.data import EXAMPLE_CT, EXAMPLE_FILES
+
+    client = make_client(tmp_path)
+    example = client.get("/example/ct.nii.gz")
+    assert example.status_code == 200
+    assert example.content == (EXAMPLE_CT / EXAMPLE_FILES[0]).read_bytes()
+    (tmp_path / "example.nii.gz").write_bytes(example.content)
+    answer = _upload(client, tmp_path / "example.nii.gz")
+    assert answer.status_code == 202
+    status = wait_for(client, answer.json()["id"])
+    assert status["status"] == "done", status["error"]
+    report = client.get(f"/api/jobs/{answer.json()['id']}/report.json").json()
+    assert 500 < report["liver_volume_ml"] < 2500  # a whole adult liver

@@ -77,6 +77,34 @@ def test_upload_shows_the_overlay_and_the_lesion_table(server, browser, ct_file,
     assert not errors
 
 
+def test_the_first_screen_tells_a_newcomer_what_to_do_and_runs_the_example(server, browser,
+                                                                          tmp_path):
+    from io import BytesIO
+
+    from PIL import Image
+
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    welcome = page.locator("#welcome")
+    assert welcome.is_visible() and page.locator("#example").is_visible()
+    assert "Give it a CT" in welcome.inner_text() and "example" in welcome.inner_text()
+    page.screenshot(path=str(tmp_path / "first_screen.png"))
+    shot = np.asarray(Image.open(BytesIO(page.locator("#canvas-box").screenshot())).convert("L"))
+    assert shot.mean() > 200, "the viewer's place shows the empty black canvas, not the steps"
+    assert shot.std() > 10, "the steps' text is missing from the first screen"
+    page.click("#example")
+    page.wait_for_function("['shown', 'failed', 'refused'].includes(window.livseg.state)",
+                           timeout=120_000)
+    assert page.evaluate("window.livseg.state") == "shown", page.inner_text("#message")
+    assert not welcome.is_visible()
+    assert "liver" in page.inner_text("#summary")
+    time.sleep(0.5)
+    assert _green_pixels(page.locator("#gl").screenshot()) > 500
+    assert not errors
+
+
 def test_on_device_mode_segments_in_the_browser_and_reports_its_time(server, browser, ct_file):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     uploads = []

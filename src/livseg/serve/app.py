@@ -120,6 +120,13 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
                                    swagger_css_url="/static/vendor/swagger-ui.css",
                                    swagger_favicon_url="data:,")
 
+    @app.get("/example/ct.nii.gz", summary="the packaged example CT (a real abdominal CT, "
+                                           "TotalSegmentator's test image, Apache-2.0)")
+    def example_ct():
+        from livseg.data import EXAMPLE_CT, EXAMPLE_FILES
+
+        return FileResponse(EXAMPLE_CT / EXAMPLE_FILES[0], filename="totalseg_ct_sm.nii.gz")
+
     @app.get("/models/{name}", summary="a shipped ONNX model of the cascade (on-device mode)")
     def model_file(name: str):
         from livseg.weights import WEIGHTS_DIR

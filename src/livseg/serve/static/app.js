@@ -122,6 +122,7 @@ async function upload(files) {
 
 async function start(files) {
   if (!files.length) return;
+  $("welcome").hidden = true;
   if ($("ondevice").checked) {
     await ready;
     await window.livsegOnDevice(nv, files[0], say);
@@ -130,6 +131,15 @@ async function start(files) {
   }
 }
 
+// the packaged example CT, fetched and then treated as a file the user chose
+async function startExample() {
+  say("fetching the example CT ...", 0);
+  const response = await fetch("/example/ct.nii.gz");
+  if (!response.ok) { say(`the example CT is not there (HTTP ${response.status})`); return; }
+  await start([new File([await response.blob()], "totalseg_ct_sm.nii.gz")]);
+}
+
+$("example").addEventListener("click", startExample);
 $("file").addEventListener("change", (e) => start([...e.target.files]));
 $("folder").addEventListener("change", (e) => start([...e.target.files]));
 const drop = $("drop");
