@@ -162,6 +162,7 @@ def test_the_on_device_lesion_rules_are_the_servers():
                         ("MIN_LESION_PROBABILITY", settings.min_lesion_probability),
                         ("LIVER_SMOOTHING_MM", settings.liver_smoothing_mm),
                         ("LIVER_MARGIN_MM", settings.liver_margin_mm),
-                        ("MIN_SHARE_NEAR_LIVER", settings.min_share_near_liver)):
+                        ("MIN_SHARE_NEAR_LIVER", settings.min_share_near_liver),
+                        ("GROW_THRESHOLD", settings.grow_threshold or 0)):
         found = re.search(rf"\b{name} = ([0-9.]+)", script)
         assert found and float(found.group(1)) == value, name

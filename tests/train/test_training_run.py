@@ -127,6 +127,7 @@ def test_a_split_with_no_validation_volumes_trains_on_every_volume(tmp_path, cap
                                                              validation_fraction=0)) == 0
     training = read_checkpoint(run / "last.pt")["training"]
     assert training["validation_volumes"] == [] and training["epochs_completed"] == 2
+    assert read_checkpoint(run / "last.pt")["validation"] == {"epoch": 2}  # no NaN score
     assert set(training["train_volumes"]) == {"phantom0", "phantom1"}
     assert not (run / "best.pt").exists()
     assert all(row["val_dice"] == "nan" for row in metrics_rows(run))

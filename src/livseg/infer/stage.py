@@ -8,6 +8,7 @@ or onnxruntime (:mod:`livseg.infer.runners`); everything here is NumPy.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,7 +126,7 @@ class Stage:
                 "backend": self.backend,
                 "architecture": self.description["architecture"],
                 "livseg_version": self.description["livseg_version"],
-                "validation_dice": self.description["validation"].get("dice")}
+                "validation_dice": _finite_or_none(self.description["validation"].get("dice"))}
 
     @property
     def tta_flips(self) -> tuple[tuple[int, ...], ...]:
@@ -185,3 +186,9 @@ def _read_sidecar(path: Path) -> dict:
         raise LivsegInputError("is not the description `livseg export` writes beside an ONNX "
                                "model", sidecar) from None
     return description
+
+
+def _finite_or_none(value):
+    """A figure for JSON: None for a missing or non-finite one (a checkpoint trained on every
+    volume has no validation score)."""
+    return value if isinstance(value, int | float) and math.isfinite(value) else None

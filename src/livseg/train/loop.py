@@ -188,7 +188,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
     has_validation = len(val_split.images) > 0
     if not has_validation:
         log.info("no validation volumes (a model trained on every volume): validation "
-                 "scores are NaN, last.pt is the model and no best.pt is written")
+                 "scores are NaN in metrics.csv and absent from the checkpoint, last.pt "
+                 "is the model and no best.pt is written")
     if state is not None:
         model.load_state_dict(state["model_state"])
         resume_state = state["resume"]
@@ -242,7 +243,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
                                        size=config.size, in_channels=config.in_channels,
                                        pixel_mm=config.pixel_mm,
                                        context_mm=config.context_mm, training=training_info,
-                                       validation={**val_scores, "epoch": epoch})
+                                       validation={**val_scores, "epoch": epoch}
+                                       if has_validation else {"epoch": epoch})
                 save_checkpoint(run_dir / "last.pt", description, model, {
                     "epoch": epoch, "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "history": history, "best": best,

@@ -11,7 +11,8 @@
 // server gives them. The server's lesion rules: tumour where its probability exceeds
 // TUMOUR_THRESHOLD; each 26-connected lesion kept whole when MIN_SHARE_NEAR_LIVER of it lies
 // within LIVER_MARGIN_MM of the liver, dropped otherwise, and dropped under MIN_LESION_MM3
-// or with a mean probability under MIN_LESION_PROBABILITY. Simpler than the server's
+// or with a mean probability under MIN_LESION_PROBABILITY; each kept lesion then grown over
+// the connected voxels above GROW_THRESHOLD (hysteresis). Simpler than the server's
 // cascade: no cheap pass, no orientation check, no hole filling.
 "use strict";
 (function () {
@@ -19,6 +20,7 @@
   // livseg.infer.cascade.CascadeSettings (tests/serve/test_browser.py keeps them equal)
   const TUMOUR_THRESHOLD = 0.6, MIN_LESION_MM3 = 100, MIN_LESION_PROBABILITY = 0.8;
   const LIVER_SMOOTHING_MM = 8, LIVER_MARGIN_MM = 3, MIN_SHARE_NEAR_LIVER = 0.5;
+  const GROW_THRESHOLD = 0;  // grow_threshold (0: None, no growth)
 
   function models() {
     if (!loaded) {
@@ -128,17 +130,32 @@
     const keep = sizes.map((size, l) => l > 0 && near[l] >= MIN_SHARE_NEAR_LIVER * size &&
                                         size * voxelMm3 >= MIN_LESION_MM3 &&
                                         sums[l] / size / 255 >= MIN_LESION_PROBABILITY);
+    for (let i = 0; i < tumour.length; i++) tumour[i] = keep[label[i]] ? 1 : 0;
+    let kept = sizes.filter((size, l) => keep[l]);
+    if (GROW_THRESHOLD > 0 && kept.length) kept = grow(probability, tumour, nx, ny, nz);
     let voxels = 0, smallestMm3 = null, outsideLiver = 0;
     for (let i = 0; i < tumour.length; i++) {
-      tumour[i] = keep[label[i]] ? 1 : 0;
       voxels += tumour[i];
       if (tumour[i] && !liver[i]) outsideLiver++;
     }
-    const kept = sizes.filter((size, l) => keep[l]);
     for (const size of kept) {
       smallestMm3 = smallestMm3 === null ? size * voxelMm3 : Math.min(smallestMm3, size * voxelMm3);
     }
     return { voxels, lesions: kept.length, smallestMm3, outsideLiver };
+  }
+
+  // hysteresis (postprocess.grow_lesions): each kept lesion extended over the voxels
+  // 26-connected to it whose probability exceeds GROW_THRESHOLD; returns the lesions' sizes
+  function grow(probability, tumour, nx, ny, nz) {
+    const region = new Uint8Array(tumour.length);
+    for (let i = 0; i < tumour.length; i++) {
+      region[i] = tumour[i] || probability[i] > 255 * GROW_THRESHOLD ? 1 : 0;
+    }
+    const { label, sizes } = components(region, nx, ny, nz, true);
+    const seeded = new Uint8Array(sizes.length);
+    for (let i = 0; i < tumour.length; i++) if (tumour[i]) seeded[label[i]] = 1;
+    for (let i = 0; i < tumour.length; i++) tumour[i] = seeded[label[i]];
+    return sizes.filter((size, l) => l > 0 && seeded[l]);
   }
 
   function axisWeights(nIn, nOut) {
