@@ -103,7 +103,10 @@ class _Blocking:
     """A cascade that waits until released (to fill the queue) or fails (to break a job)."""
 
     def __init__(self, fail=False):
+        from livseg.infer import CascadeSettings
+
         self.release, self.fail = threading.Event(), fail
+        self.settings = CascadeSettings()  # the report records the settings that made it
 
     def segment(self, volume, progress=None):
         if self.fail:
