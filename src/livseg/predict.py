@@ -15,7 +15,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,10 +54,25 @@ def segment(volume: Volume, *, tta: bool = True, device: str = "cpu", backend: s
     return cascade.segment(volume)
 
 
-def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
+@dataclass(frozen=True)
+class PredictedCase:
+    """What ``predict_case`` wrote, kept in memory: the report, the CT and its labels."""
+
+    report: dict
+    ct: Volume
+    labels: Volume
+
+
+def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, **options) -> dict:
+    """Segment one case and write its output folder (``predict_case``); returns the report."""
+    return predict_case(input_path, out_dir, cascade, **options).report
+
+
+def predict_case(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite: bool = False,
                  mesh: str | None = None, progress=None, dicom_seg: bool = False,
-                 series: str | None = None, limits: ReadLimits = DEFAULT_LIMITS) -> dict:
-    """Segment one case and write its output folder; returns the report. With ``dicom_seg``
+                 series: str | None = None,
+                 limits: ReadLimits = DEFAULT_LIMITS) -> PredictedCase:
+    """Segment one case and write its output folder. With ``dicom_seg``
     (DICOM input only) the folder also gets ``segmentation.dcm``, a DICOM SEG referencing
     the source series; ``series`` picks one series of a folder holding several; ``limits``
     bound what is read. An output folder that cannot be written, or whose disk is too full
@@ -92,7 +107,7 @@ def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
         seconds["write"] = labels_written.result()  # the report holds this dict
         seconds["total"] = round(time.perf_counter() - started, 4)
         write_json(staging / "report.json", report)
-    return report
+    return PredictedCase(report, volume, result.labels)
 
 
 def _write_labels(labels: Volume, folder: Path, dicom_seg: bool, source: Path,
@@ -157,4 +172,5 @@ def _output_folder(out_dir: Path) -> Iterator[Path]:
                                "the disk full?); nothing of them was kept", out_dir) from None
 
 
-__all__ = ["IMAGE_SUFFIXES", "case_name", "predict_file", "segment"]
+__all__ = ["IMAGE_SUFFIXES", "PredictedCase", "case_name", "predict_case", "predict_file",
+           "segment"]

@@ -13,7 +13,7 @@ from livseg._version import __version__
 from livseg.infer.lesions import lesion_contrast
 from livseg.io.volume import Volume
 from livseg.metrics.lesion_size import longest_axial_diameter
-from livseg.preprocess import crop, mask_bbox, to_canonical
+from livseg.preprocess import crop, from_canonical, mask_bbox, to_canonical
 
 REPORT_FORMAT = "livseg-report"
 
@@ -51,13 +51,21 @@ def build_report(labels: Volume, *, input_path: str, models: list[dict],
 
 
 def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
+    lesions, _ = find_lesions(labels, ct)
+    return {"lesion_count": len(lesions), "lesions": lesions}
+
+
+def find_lesions(labels: Volume, ct: Volume | None = None) -> tuple[list[dict], np.ndarray]:
+    """Each lesion of ``labels`` (26-connected tumour components) measured as in the
+    report, largest first, with its ``id`` (1, 2, ...); and the lesions' map on the input's
+    grid (int32: 0 none, else the id), for what follows a lesion further (``livseg compare``)."""
     canonical, reorientation = to_canonical(labels, copy=False)
     hu = None if ct is None else to_canonical(ct, copy=False)[0].array
     tumour = canonical.array == 2
     box = mask_bbox(tumour, None, 1)  # labelling only the tumours' box: same lesions, faster
     if box is None:
-        return {"lesion_count": 0, "lesions": []}
-    components, count = ndimage.label(crop(tumour, box), structure=np.ones((3, 3, 3), bool))
+        return [], np.zeros(labels.shape, np.int32)
+    components, _ = ndimage.label(crop(tumour, box), structure=np.ones((3, 3, 3), bool))
     lesions = []
     liver_only = None if hu is None else canonical.array == 1
     axis, flipped, depth = reorientation.axes[0], reorientation.flipped[0], tumour.shape[0]
@@ -69,6 +77,7 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
         if flipped:
             z_range = (depth - 1 - z_range[1], depth - 1 - z_range[0])
         lesions.append({
+            "component": index,
             "volume_ml": round(len(voxels) * canonical.voxel_volume_ml, 4),
             "longest_axial_diameter_mm": round(longest_axial_diameter(
                 mask, canonical.spacing_zyx[1:]), 2),
@@ -77,11 +86,15 @@ def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
             "slices": list(z_range),
             "slice_axis": int(axis),
         } | ({} if hu is None else _density(hu, liver_only, voxels, canonical.spacing_zyx)))
-    lesions.sort(key=lambda lesion: -lesion["volume_ml"])
+    lesions.sort(key=lambda lesion: (-lesion["volume_ml"], lesion["component"]))
+    renumber = np.zeros(len(lesions) + 1, np.int32)
     for number, lesion in enumerate(lesions, start=1):
+        renumber[lesion.pop("component")] = number
         lesion["id"] = number
-    return {"lesion_count": count, "lesions": [{"id": lesion.pop("id"), **lesion}
-                                               for lesion in lesions]}
+    lesion_map = np.zeros(tumour.shape, np.int32)
+    lesion_map[box.slices] = renumber[components]
+    return ([{"id": lesion.pop("id"), **lesion} for lesion in lesions],
+            from_canonical(lesion_map, labels, reorientation).array)
 
 
 def _density(hu: np.ndarray, liver_only: np.ndarray, voxels: np.ndarray,

@@ -11,7 +11,7 @@ import logging
 import sys
 
 from livseg._version import __version__
-from livseg.cli import deploy, inference, scoring, training
+from livseg.cli import comparison, deploy, inference, scoring, training
 from livseg.cli.common import Parser
 from livseg.errors import LivsegInputError, printable
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"livseg {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
-    for group in (scoring, training, inference, deploy):
+    for group in (scoring, training, inference, comparison, deploy):
         group.register(commands)
     return parser
 

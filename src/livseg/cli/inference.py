@@ -35,14 +35,14 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise LivsegInputError("--int8/--float32 pick among the shipped models; give your own "
                                "with --liver-weights/--tumour-weights FILE.onnx instead")
     check_writable_folder(args.out)
-    _torch_settings(args.backend, args.device, args.threads)
+    torch_settings(args.backend, args.device, args.threads)
     if args.input.is_dir() and is_cohort(args.input):
         return _predict_cohort(args)
     if args.shard is not None:
         raise LivsegInputError("--shard splits a folder of cases; this is one case", args.input)
     # the models load before the CT is read: loading them in a thread while it is read
     # gained nothing on 2 cores (docs/speed.md)
-    cascade = _load_cascade(args)
+    cascade = load_cascade(args)
     with _progress_bar(args.input.name, enabled=True) as progress:
         report = predict_file(args.input, args.out, cascade, overwrite=args.overwrite,
                               mesh=args.mesh, progress=progress, dicom_seg=args.dicom_seg,
@@ -63,7 +63,7 @@ def _predict_cohort(args: argparse.Namespace) -> int:
     mine = shard_of(cases, args.shard)
     cascade = None
     if any(args.overwrite or not is_done(args.out, case) for case in mine):
-        cascade = _load_cascade(args)  # once: bad weights are one error, not one per case
+        cascade = load_cascade(args)  # once: bad weights are one error, not one per case
 
     def predict(source, out):  # a case not done: a folder it left half-moved is redone
         return predict_file(source, out, cascade, overwrite=True, mesh=args.mesh,
@@ -81,7 +81,7 @@ def _predict_cohort(args: argparse.Namespace) -> int:
     return 2 if counts["failed"] else 0
 
 
-def _load_cascade(args: argparse.Namespace):
+def load_cascade(args: argparse.Namespace):
     from livseg.infer import Cascade, CascadeSettings
 
     rules = {name: getattr(args, name) for name in LESION_RULES
@@ -95,7 +95,7 @@ def _load_cascade(args: argparse.Namespace):
                            int8=shipped_int8(args))
 
 
-def _torch_settings(backend: str, device: str, threads: int | None) -> None:
+def torch_settings(backend: str, device: str, threads: int | None) -> None:
     """Threads and device checks for torch, only where torch will run (onnxruntime takes
     its threads per session): with the onnx backend torch is never imported."""
     if backend == "onnx" or (backend == "auto" and device == "cpu"

@@ -53,9 +53,10 @@ def write_json(path: str | Path, document: object) -> Path:
     return write_text_atomic(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
-def write_csv(path: str | Path, rows: list[dict]) -> Path:
+def write_csv(path: str | Path, rows: list[dict], fieldnames: list[str] | None = None) -> Path:
+    """``rows`` as CSV; ``fieldnames`` (default: the first row's keys) also head an empty one."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else [])
+    writer = csv.DictWriter(buffer, fieldnames=fieldnames or (list(rows[0]) if rows else []))
     writer.writeheader()
     writer.writerows(rows)
     return write_text_atomic(path, buffer.getvalue())

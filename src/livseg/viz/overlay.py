@@ -44,13 +44,13 @@ def save_overlay(ct: Volume, labels: Volume, path: Path, count: int = 8,
     canonical_labels = to_canonical(labels, copy=False)[0].array
     image = canonical_ct.array
     spacing_z, spacing_y, spacing_x = canonical_ct.spacing_zyx
-    views = [(f"axial {z}", _view(image[z], canonical_labels[z], spacing_y, spacing_x,
-                                  (TILE, TILE)))
+    views = [(f"axial {z}", outlined_view(image[z], canonical_labels[z], spacing_y,
+                                          spacing_x, (TILE, TILE)))
              for z in choose_axial_slices(canonical_labels, count)]
     liver_rows = np.flatnonzero((canonical_labels >= 1).any(axis=(0, 2)))
     y = int(np.median(liver_rows)) if len(liver_rows) else image.shape[1] // 2
-    coronal = _view(image[::-1, y, :], canonical_labels[::-1, y, :], spacing_z, spacing_x,
-                    (2 * TILE, COLUMNS * TILE))
+    coronal = outlined_view(image[::-1, y, :], canonical_labels[::-1, y, :], spacing_z,
+                            spacing_x, (2 * TILE, COLUMNS * TILE))
     page = _layout(views, (f"coronal (row {y})", coronal),
                    title or "liver (green) and tumour (red) outlines")
     with atomic_output(path) as temporary:
@@ -58,8 +58,8 @@ def save_overlay(ct: Volume, labels: Volume, path: Path, count: int = 8,
     return Path(path)
 
 
-def _view(image_hu: np.ndarray, labels: np.ndarray, spacing_rows: float, spacing_columns: float,
-          box: tuple[int, int]) -> Image.Image:
+def outlined_view(image_hu: np.ndarray, labels: np.ndarray, spacing_rows: float,
+                  spacing_columns: float, box: tuple[int, int]) -> Image.Image:
     """One view, in the abdominal window, resampled to square millimetres and fitted into
     ``box`` (height, width), with one-pixel liver and tumour outlines."""
     height_mm, width_mm = image_hu.shape[0] * spacing_rows, image_hu.shape[1] * spacing_columns
