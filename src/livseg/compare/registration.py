@@ -119,19 +119,14 @@ def _liver_image(ct: Volume, liver: Volume) -> tuple[sitk.Image, sitk.Image]:
     image.SetSpacing(ct.spacing)
     image.SetOrigin(tuple(origin))
     image.SetDirection(ct.direction)
+    # averaged down to about GRID_MM voxels first (BinShrink), smoothed there: a 512^2 CT's
+    # liver costs a fraction of a second instead of seconds
+    image = sitk.BinShrink(image, [max(1, int(GRID_MM // s)) for s in ct.spacing])
     image = sitk.SmoothingRecursiveGaussian(image, SMOOTH_MM)
-    size = [max(8, round(n * s / GRID_MM)) for n, s in zip(image.GetSize(), ct.spacing,
+    size = [max(8, round(n * s / GRID_MM)) for n, s in zip(image.GetSize(), image.GetSpacing(),
                                                            strict=True)]
-    spacing = [n * s / m for n, s, m in zip(image.GetSize(), ct.spacing, size, strict=True)]
-    shift = ct.direction_matrix @ (0.5 * (np.asarray(spacing) - np.asarray(ct.spacing)))
-    resample = sitk.ResampleImageFilter()
-    resample.SetSize(size)
-    resample.SetOutputSpacing(spacing)
-    resample.SetOutputOrigin(tuple(np.asarray(origin) + shift))
-    resample.SetOutputDirection(ct.direction)
-    resample.SetDefaultPixelValue(OUTSIDE_HU)
-    resample.SetInterpolator(sitk.sitkLinear)
-    coarse = resample.Execute(image)
+    coarse = sitk.Resample(image, size, sitk.Transform(), sitk.sitkLinear, image.GetOrigin(),
+                           [GRID_MM] * 3, image.GetDirection(), OUTSIDE_HU, sitk.sitkFloat32)
     return coarse, sitk.Cast(coarse > 0.5 * (OUTSIDE_HU + low), sitk.sitkFloat32)
 
 
