@@ -188,3 +188,21 @@ def test_the_example_ct_is_the_packaged_real_ct_and_segments_like_an_upload(tmp_
     assert status["status"] == "done", status["error"]
     report = client.get(f"/api/jobs/{answer.json()['id']}/report.json").json()
     assert 500 < report["liver_volume_ml"] < 2500  # a whole adult liver
+
+
+def test_two_finished_jobs_compare_and_their_files_download(tmp_path, ct_file):
+    client = make_client(tmp_path)
+    ids = [_upload(client, ct_file).json()["id"] for _ in range(2)]
+    assert all(wait_for(client, job)["status"] == "done" for job in ids)
+    answer = client.post("/api/compare", json={"baseline": ids[0], "followup": ids[1]})
+    assert answer.status_code == 200, answer.json()
+    comparison = answer.json()
+    assert comparison["format"] == "livseg-comparison"
+    assert comparison["registration"]["liver_dice"] > 0.99  # the same CT twice
+    assert {t["status"] for t in comparison["tracks"]} <= {"stable"}
+    picture = client.get(f"/api/compare/{ids[0]}/{ids[1]}/comparison.png")
+    assert picture.status_code == 200 and picture.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert client.get(f"/api/compare/{ids[0]}/{ids[1]}/report.json").status_code == 404
+    assert client.post("/api/compare", json={"baseline": ids[0]}).status_code == 422
+    assert client.post("/api/compare", json={"baseline": ids[0],
+                                             "followup": "0" * 32}).status_code == 404

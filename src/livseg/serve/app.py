@@ -163,6 +163,39 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
                           {"Retry-After": "60"})
         return {"id": job_id}
 
+    @app.post("/api/compare", summary="follow the lesions of one finished job's CT (the "
+                                       "baseline) to another's (the follow-up)")
+    async def compare_jobs(request: Request):
+        try:
+            asked = await request.json()
+            first, second = _job(store, str(asked["baseline"])), _job(store, str(asked["followup"]))
+        except (ValueError, KeyError, TypeError):
+            return _error(422, 'send {"baseline": JOB_ID, "followup": JOB_ID}')
+        if first.status != "done" or second.status != "done":
+            return _error(409, "both jobs must be done before they are compared")
+        from livseg.compare import compare_scans
+        from livseg.errors import LivsegInputError
+
+        def never_segment(*_):  # both are predict folders: nothing is segmented again
+            raise LivsegInputError("a job's results are missing")
+
+        try:
+            return await run_in_threadpool(
+                compare_scans, first.folder / "out", second.folder / "out",
+                _comparison_folder(first, second), never_segment, overwrite=True)
+        except LivsegInputError as error:
+            return _error(422, str(error))
+
+    @app.get("/api/compare/{baseline}/{followup}/{name}",
+             summary="a file of a comparison (comparison.json, lesions.csv, comparison.png)")
+    def comparison_file(baseline: str, followup: str, name: str):
+        from livseg.compare import OUTPUT_FILES
+
+        folder = _comparison_folder(_job(store, baseline), _job(store, followup))
+        if name not in OUTPUT_FILES or not (folder / name).is_file():
+            raise HTTPException(404, f"no file {name!r} of this comparison")
+        return FileResponse(folder / name, filename=name)
+
     @app.get("/api/jobs/{job_id}", summary="a job's status and progress")
     def job_status(job_id: str):
         return _job(store, job_id).public()
@@ -178,6 +211,11 @@ def create_app(settings: ServeSettings | None = None, cascade_factory=None) -> F
         return FileResponse(path, filename=name)
 
     return app
+
+
+def _comparison_folder(baseline: Job, followup: Job) -> Path:
+    """Inside the baseline job's folder: deleted with it when its time is up."""
+    return baseline.folder / "compare" / followup.id
 
 
 def _job(store: JobStore, job_id: str) -> Job:
