@@ -77,6 +77,26 @@ def test_upload_shows_the_overlay_and_the_lesion_table(server, browser, ct_file,
     assert not errors
 
 
+def test_the_compare_view_follows_the_lesions_of_two_uploads(server, browser, ct_file):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(server)
+    assert page.locator("#compare-run").is_disabled()
+    page.set_input_files("#compare-baseline", str(ct_file))
+    page.set_input_files("#compare-followup", str(ct_file))
+    page.click("#compare-run")
+    page.wait_for_function("['done', 'failed', 'refused'].includes(window.livseg.compare)",
+                           timeout=180_000)
+    summary = page.inner_text("#compare-summary")
+    assert page.evaluate("window.livseg.compare") == "done", summary
+    assert "RECIST 1.1" in summary and "not a diagnosis" in summary
+    rows = page.locator("#tracks tbody tr")
+    assert rows.count() >= 1 and "stable" in rows.first.inner_text()  # the same CT twice
+    page.wait_for_function("document.getElementById('comparison-picture').naturalWidth > 0")
+    assert not errors
+
+
 def test_the_first_screen_tells_a_newcomer_what_to_do_and_runs_the_example(server, browser,
                                                                           tmp_path):
     from io import BytesIO

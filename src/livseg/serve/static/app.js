@@ -99,25 +99,72 @@ function jumpTo(ras) {
   window.livseg.jumped = ras;
 }
 
-async function upload(files) {
+// upload a CT as a job and wait for it; report(text, fraction) tells how it goes; the job
+// when it is done, null when it was refused or failed
+async function runJob(files, report) {
   const form = new FormData();
   for (const file of files) form.append("file", file, file.name);
-  window.livseg.state = "uploading";
-  say(`uploading ${files.length === 1 ? files[0].name : files.length + " files"} ...`, 0);
+  report(`uploading ${files.length === 1 ? files[0].name : files.length + " files"} ...`, 0);
   const response = await fetch("/api/jobs", { method: "POST", body: form });
   const answer = await response.json();
-  if (response.status !== 202) {
-    window.livseg.state = "refused";
-    say(`refused: ${answer.detail}`);
-    return;
-  }
+  if (response.status !== 202) { report(`refused: ${answer.detail}`); return null; }
   for (;;) {
     const job = await (await fetch(`/api/jobs/${answer.id}`)).json();
-    if (job.status === "done") { say("done", 1); await showResult(job); return; }
-    if (job.status === "failed") { window.livseg.state = "failed"; say(`failed: ${job.error}`); return; }
-    say(`${job.status} ...`, job.progress);
+    if (job.status === "done") return job;
+    if (job.status === "failed") { report(`failed: ${job.error}`); return null; }
+    report(`${job.status} ...`, job.progress);
     await new Promise((resolve) => setTimeout(resolve, 400));
   }
+}
+
+async function upload(files) {
+  window.livseg.state = "uploading";
+  const job = await runJob(files, say);
+  if (!job) { window.livseg.state = "failed"; return; }
+  say("done", 1);
+  await showResult(job);
+}
+
+// the compare view: both scans segmented as jobs, then their lesions followed
+async function compareScans() {
+  const said = (text) => { $("compare-summary").textContent = text; };
+  const files = [$("compare-baseline").files[0], $("compare-followup").files[0]];
+  window.livseg.compare = "running";
+  const ids = [];
+  for (const [n, file] of files.entries()) {
+    const job = await runJob([file], (text) => said(`${n ? "follow-up" : "baseline"}: ${text}`));
+    if (!job) { window.livseg.compare = "failed"; return; }
+    ids.push(job.id);
+  }
+  said("registering the livers and matching the lesions ...");
+  const response = await fetch("/api/compare", {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ baseline: ids[0], followup: ids[1] }) });
+  const comparison = await response.json();
+  if (!response.ok) { window.livseg.compare = "refused"; said(`refused: ${comparison.detail}`); return; }
+  const { recist, volumetric } = comparison.response;
+  const volume = volumetric.tumour_volume_ml;
+  said(`${comparison.tracks.length} lesion track(s); tumour ${volume.baseline.toFixed(1)} -> ` +
+       `${volume.followup.toFixed(1)} ml; RECIST 1.1: ${recist.category ?? "none"} ` +
+       `(${recist.why}); volumetric: ${volumetric.category ?? "none"}; registration liver ` +
+       `Dice ${comparison.registration.liver_dice.toFixed(3)}. ${comparison.disclaimer}`);
+  const body = $("tracks").querySelector("tbody");
+  body.replaceChildren();
+  for (const t of comparison.tracks) {
+    const row = body.insertRow();
+    const change = t.volume_change_percent === null ? "" : ` (${t.volume_change_percent > 0 ? "+" : ""}${t.volume_change_percent.toFixed(0)} %)`;
+    for (const text of [t.track, t.status + (t.event ? `, ${t.event}` : ""),
+                        `${t.baseline_volume_ml.toFixed(2)} -> ${t.followup_volume_ml.toFixed(2)}${change}`,
+                        `${t.baseline_diameter_mm.toFixed(1)} -> ${t.followup_diameter_mm.toFixed(1)}`,
+                        t.target ? "yes" : ""]) {
+      row.insertCell().textContent = String(text);
+    }
+  }
+  $("tracks").hidden = comparison.tracks.length === 0;
+  const picture = $("comparison-picture");
+  picture.src = `/api/compare/${ids[0]}/${ids[1]}/comparison.png`;
+  picture.hidden = false;
+  window.livseg.compare = "done";
 }
 
 async function start(files) {
@@ -140,6 +187,12 @@ async function startExample() {
 }
 
 $("example").addEventListener("click", startExample);
+for (const id of ["compare-baseline", "compare-followup"]) {
+  $(id).addEventListener("change", () => {
+    $("compare-run").disabled = !($("compare-baseline").files.length && $("compare-followup").files.length);
+  });
+}
+$("compare-run").addEventListener("click", compareScans);
 $("file").addEventListener("change", (e) => start([...e.target.files]));
 $("folder").addEventListener("change", (e) => start([...e.target.files]));
 const drop = $("drop");
