@@ -117,6 +117,10 @@ def _overlaps(baseline_map: np.ndarray, followup_map: np.ndarray, n_base: int,
     """(baseline index, follow-up index) pairs that share enough voxels."""
     if not n_base or not n_follow:
         return set()
+    from livseg.preprocess import mask_bbox
+
+    box = mask_bbox((baseline_map > 0) | (followup_map > 0))  # the lesions' box: same counts
+    baseline_map, followup_map = baseline_map[box.slices], followup_map[box.slices]
     both = (baseline_map > 0) & (followup_map > 0)
     shared = np.bincount((baseline_map[both].astype(np.int64) - 1) * n_follow
                          + followup_map[both] - 1, minlength=n_base * n_follow
