@@ -161,6 +161,17 @@ def pooled(per_case: list[dict]) -> dict:
     }
 
 
+def per_volume(paths: list[Path], per_case: list[dict]) -> list[dict]:
+    """One rule's figures on each volume (``paths`` and ``per_case`` in the same order)."""
+    return [{"volume": path.stem, "reference_ml": round(r["reference_ml"], 3),
+             "found_ml": round(r["found_ml"], 3), "tumour_dice": round(dice(r["confusion"]), 4),
+             "reference_lesions": r["lesions"].n_reference,
+             "found_lesions": r["lesions"].n_predicted,
+             "found_iou50": r["lesions"].predicted_matched_iou50,
+             "false_lesions": r["lesions"].n_predicted - r["lesions"].predicted_matched_any}
+            for path, r in zip(paths, per_case, strict=True)]
+
+
 def search(args: argparse.Namespace) -> None:
     grid = rules(parse_grid(args.grid))
     paths = sorted(Path(args.cache).glob("*.npz"))
@@ -170,7 +181,7 @@ def search(args: argparse.Namespace) -> None:
         for index, row in enumerate(case_scores(path, grid, cascade)):
             table[index].append(row)
         print(f"scored {path.stem}", flush=True)
-    rows = [{**asdict(settings), **pooled(per_case)}
+    rows = [{**asdict(settings), **pooled(per_case), "per_volume": per_volume(paths, per_case)}
             for settings, per_case in zip(grid, table, strict=True)]
     # the issue's bars: false lesions <= 0.5 per tumour-free volume, then Dice + F1
     rows.sort(key=lambda r: ((r["false_lesions_tumour_free"] or 0) > 0.5,
@@ -183,6 +194,13 @@ def search(args: argparse.Namespace) -> None:
               f"{r['tumour_dice_global']:.3f} | {r['f1_iou50']:.3f} | "
               f"{r['f1_iou50_pooled']:.3f} | {r['rvd_median']:+.3f} | "
               f"{r['false_lesions_tumour_free']}")
+    if rows:
+        print("per volume, the first rule: volume | reference ml | found ml | tumour Dice | "
+              "reference lesions | found | found at IoU>0.5 | false lesions")
+        for v in rows[0]["per_volume"]:
+            print(f"{v['volume']} | {v['reference_ml']:.2f} | {v['found_ml']:.2f} | "
+                  f"{v['tumour_dice']:.3f} | {v['reference_lesions']} | {v['found_lesions']} | "
+                  f"{v['found_iou50']} | {v['false_lesions']}")
     if args.json:
         Path(args.json).write_text(json.dumps({"cache": args.cache, "volumes": [
             p.stem for p in paths], "rows": rows}, indent=1))

@@ -191,3 +191,11 @@ def test_recist_needs_five_millimetres_as_well_as_twenty_percent():
 def test_volumetric_categories(before, after, category):
     tracks = [_track([(30, before)], [(30, after)] if after else [])]
     assert volumetric(tracks)["category"] == category
+
+
+def test_the_command_line_defaults_are_the_modules():
+    from livseg.cli import build_parser
+    from livseg.compare.tracks import MATCH_DISTANCE_MM, STABLE_PERCENT
+
+    args = build_parser().parse_args(["compare", "a", "b", "-o", "out"])
+    assert (args.match_distance_mm, args.stable_percent) == (MATCH_DISTANCE_MM, STABLE_PERCENT)

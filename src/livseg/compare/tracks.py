@@ -36,20 +36,20 @@ class Track:
 
     @property
     def baseline_ml(self) -> float:
-        return sum(lesion["volume_ml"] for lesion in self.baseline)
+        return _total(self.baseline, "volume_ml")
 
     @property
     def followup_ml(self) -> float:
-        return sum(lesion["volume_ml"] for lesion in self.followup)
+        return _total(self.followup, "volume_ml")
 
     @property
     def baseline_diameter_mm(self) -> float:
         """The sum of the lesions' longest axial diameters (RECIST 1.1 adds fragments)."""
-        return sum(lesion["longest_axial_diameter_mm"] for lesion in self.baseline)
+        return _total(self.baseline, "longest_axial_diameter_mm")
 
     @property
     def followup_diameter_mm(self) -> float:
-        return sum(lesion["longest_axial_diameter_mm"] for lesion in self.followup)
+        return _total(self.followup, "longest_axial_diameter_mm")
 
     @property
     def change_percent(self) -> float | None:
@@ -71,6 +71,10 @@ class Track:
         split, merged = len(self.followup) > 1, len(self.baseline) > 1
         return ("merged and split" if split and merged else "split" if split
                 else "merged" if merged else None)
+
+
+def _total(lesions: list[dict], key: str) -> float:
+    return sum(lesion[key] for lesion in lesions)
 
 
 def follow_lesions(baseline_lesions: list[dict], baseline_map: np.ndarray,
