@@ -15,7 +15,7 @@ from livseg.train.augment import (
 )
 from livseg.train.losses import DiceCrossEntropyLoss
 from livseg.train.slices import SliceSet, split_by_volume
-from livseg.train.sources import load_data, read_slice_folder
+from livseg.train.sources import load_data, read_slice_folder, volume_slices
 from tests.conftest import shared_file
 
 
@@ -174,6 +174,19 @@ def test_tumour_stage_crops_the_liver_box_at_native_resolution():
     liver_stage = load_data("phantom:2", stage="liver", window=(0, 255), size=(64, 64))
     liver_fraction = lambda d: (d.labels >= 1).mean()  # noqa: E731
     assert liver_fraction(data) > 2 * liver_fraction(liver_stage)
+
+
+def test_tumour_stage_slices_reach_z_margin_beyond_the_liver():
+    labels = np.zeros((40, 32, 32), np.uint8)
+    labels[15:25, 8:24, 8:24] = 1  # liver on slices 15-24, 2 mm apart
+    hu = np.zeros(labels.shape, np.float32)
+    options = {"stage": "tumour", "window": (0, 100), "size": (32, 32)}
+    default = volume_slices(hu, labels, (2.0, 1.0, 1.0), "v", **options)
+    wide = volume_slices(hu, labels, (2.0, 1.0, 1.0), "v", z_margin_mm=20.0, **options)
+    assert default.slice_numbers.tolist() == list(range(10, 30))  # 10 mm: 5 slices a side
+    assert wide.slice_numbers.tolist() == list(range(5, 35))  # 20 mm: 10 slices a side
+    assert wide.size == default.size == (32, 32)  # in-plane the box is the same
+    assert (wide.labels[:10] == 0).all() and (wide.labels[-5:] == 0).all()
 
 
 def test_augmentation_moves_image_and_labels_together():

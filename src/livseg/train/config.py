@@ -31,6 +31,10 @@ class TrainConfig:
     context_mm: float | None = None  # 2.5D: the k slices this far apart; None: adjacent
     window: tuple[float, float] = (0.0, 255.0)  # HU -> [0, 1]; slice folders declare theirs
     pixel_mm: float | None = None  # tumour stage: in-plane pixel size of the liver ROI
+    # tumour stage: its slices reach this far beyond the liver's first and last slice (None:
+    # the in-plane margin, 10 mm); set it to the cascade's roi_z_margin_mm, so that the
+    # slices past the liver's ends, which the stage sees at inference, are trained on too
+    z_margin_mm: float | None = None
     oversample: float = 2.0  # sampling weight of slices holding the foreground class
     class_weights: tuple[float, float] = (1.0, 1.0)
     dice_weight: float = 1.0
@@ -75,6 +79,8 @@ class TrainConfig:
             raise LivsegInputError("validation_fraction must lie in [0, 1)")
         if not 0 < self.tversky_beta < 1:
             raise LivsegInputError("tversky_beta must lie in (0, 1); 0.5 is Dice")
+        if self.z_margin_mm is not None and not 0 <= self.z_margin_mm <= 100:
+            raise LivsegInputError("z_margin_mm must lie in [0, 100] mm")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

@@ -144,7 +144,8 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
         torch.backends.cudnn.benchmark = True
     state = read_checkpoint(run_dir / "last.pt") if resume else None
     data = load_data(config.data, stage=config.stage, window=config.window, size=config.size,
-                     seed=config.seed, pixel_mm=config.pixel_mm)
+                     seed=config.seed, pixel_mm=config.pixel_mm,
+                     z_margin_mm=config.z_margin_mm)
     if config.stage == "tumour" and not data.has_tumour_labels:
         raise LivsegInputError(f"{config.data} has liver masks only; the tumour stage needs "
                                "tumour labels (label 2)")

@@ -118,19 +118,21 @@ def rewindowed(data: SliceSet, window: tuple[float, float]) -> SliceSet:
 def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, ...],
                   volume_id: str, *, stage: str, window: tuple[float, float],
                   size: tuple[int, int], empty_every: int = 4, margin_mm: float = 10.0,
-                  pixel_mm: float | None = None, near_liver_mm: float = 10.0
-                  ) -> SliceSet | None:
+                  pixel_mm: float | None = None, near_liver_mm: float = 10.0,
+                  z_margin_mm: float | None = None) -> SliceSet | None:
     """Slices of one canonical volume for a stage.
 
     Liver stage: whole slices resized to ``size``; every slice with liver, every slice
     within ``near_liver_mm`` of one (the hardest negatives, and the context a 2.5D stage
     needs at the liver's ends) and every ``empty_every``-th slice further away. Tumour
-    stage: the liver's bounding box (plus ``margin_mm``) resampled in-plane to ``pixel_mm``
-    (kept native when None), centre-padded or cropped to ``size``.
+    stage: the liver's bounding box (plus ``margin_mm`` in-plane and ``z_margin_mm``, by
+    default ``margin_mm``, across slices) resampled in-plane to ``pixel_mm`` (kept native
+    when None), centre-padded or cropped to ``size``.
     """
     liver = labels >= 1
     if stage == "tumour":
-        box = mask_bbox(liver, spacing_zyx, margin_mm)
+        z_margin = margin_mm if z_margin_mm is None else z_margin_mm
+        box = mask_bbox(liver, spacing_zyx, (z_margin, margin_mm, margin_mm))
         if box is None:
             return None
         hu, labels = crop(hu, box), crop(labels, box)
@@ -230,7 +232,7 @@ def read_volume_pairs(pairs: Iterable[tuple[str, Path, Path]], **options) -> Sli
 
 
 def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
-                pixel_mm: float | None = None) -> SliceSet:
+                pixel_mm: float | None = None, z_margin_mm: float | None = None) -> SliceSet:
     from livseg.phantom import make_phantom
 
     sets = []
@@ -239,7 +241,7 @@ def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
                                seed=seed + number)
         part = volume_slices(phantom.ct.array, phantom.labels.array, phantom.ct.spacing_zyx,
                              f"phantom{seed + number}", stage=stage, window=window, size=size,
-                             pixel_mm=pixel_mm)
+                             pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
         if part is not None:
             part.sources = [f"phantom(seed={seed + number})"]
             sets.append(part)
@@ -247,7 +249,7 @@ def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
 
 
 def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
-              pixel_mm: float | None = None) -> SliceSet:
+              pixel_mm: float | None = None, z_margin_mm: float | None = None) -> SliceSet:
     """A SliceSet from one ``--data`` spec; several specs are joined with ``+``.
 
     Specs: ``phantom`` or ``phantom:N``; a slice folder (``images/``+``masks/``); a LiTS
@@ -255,7 +257,8 @@ def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
     ``volume.nii.gz`` + ``segmentation.nii.gz``; a cache ``.npz`` from ``livseg prepare``;
     ``synth:FOLDER``, a liver slice folder with synthetic tumours (tumour stage). ``SPEC*N``
     repeats a source N times (to weigh a small real set against a large synthetic one).
-    ``pixel_mm`` is the tumour stage's in-plane pixel size.
+    ``pixel_mm`` is the tumour stage's in-plane pixel size, ``z_margin_mm`` how far its
+    volumes' slices reach beyond the liver's ends (see :func:`volume_slices`).
     """
     parts = []
     for part in spec.split("+"):
@@ -263,15 +266,15 @@ def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
         if repeat and not (repeat.isdigit() and int(repeat) >= 1):
             raise LivsegInputError(f"'*{repeat}' in --data must be a repeat count like *3")
         loaded = _load_one(part, stage=stage, window=window, size=size, seed=seed,
-                           pixel_mm=pixel_mm)
+                           pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
         parts += [loaded] * int(repeat or 1)
     return parts[0] if len(parts) == 1 else concatenate(parts)
 
 
-def _load_one(spec: str, *, stage, window, size, seed, pixel_mm) -> SliceSet:
+def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm) -> SliceSet:
     options = {"stage": stage, "window": tuple(window), "size": tuple(size)}
     if stage == "tumour":
-        options["pixel_mm"] = pixel_mm
+        options.update(pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
     if spec == "phantom" or spec.startswith("phantom:"):
         count = int(spec.split(":")[1]) if ":" in spec else 6
         return phantom_set(count, seed=seed, **options)
