@@ -16,17 +16,24 @@ from pathlib import Path
 import numpy as np
 
 from livseg._version import __version__
-from livseg.compare.registration import MIN_LIVER_DICE, Registration, register_livers
+from livseg.compare.registration import (
+    MARGIN_MM,
+    MIN_LIVER_DICE,
+    Registration,
+    register_livers,
+)
 from livseg.compare.response import DISCLAIMER, recist, volumetric
 from livseg.compare.timepoint import Timepoint, load_timepoint
 from livseg.compare.tracks import MATCH_DISTANCE_MM, STABLE_PERCENT, Track, follow_lesions
 from livseg.errors import LivsegInputError
 from livseg.io import DEFAULT_LIMITS, ReadLimits
 from livseg.io.text import staged_folder, write_csv, write_json
-from livseg.io.volume import Volume
 
 COMPARISON_FORMAT = "livseg-comparison"
 OUTPUT_FILES = ("comparison.json", "lesions.csv", "comparison.png", "followup_to_baseline.tfm")
+#: Each scan is cut to its liver's box plus this margin once segmented (the registration's
+#: own margin: the registration, the lesion matching and the picture see the same grid).
+REGION_MM = MARGIN_MM
 MAX_PICTURED = 12  # tracks drawn in comparison.png, largest first
 CSV_FIELDS = ("track", "status", "event", "matched_by", "target", "baseline_lesions",
               "followup_lesions", "baseline_volume_ml", "followup_volume_ml",
@@ -51,7 +58,9 @@ def compare_scans(baseline: Path, followup: Path, out_dir: Path, predict, *,
         second = load_timepoint(followup, staging / "followup", predict,
                                 whole_liver=whole_liver, limits=limits)
         seconds = {"scans": round(time.perf_counter() - started, 3)}
-        registration = register_livers(first.ct, first.liver, second.ct, second.liver)
+        # from here on each scan is its liver's box: every lesion is inside it
+        near, far = first.liver_region(REGION_MM), second.liver_region(REGION_MM)
+        registration = register_livers(near.ct, near.liver, far.ct, far.liver)
         seconds["registration"] = round(registration.seconds, 3)
         if registration.liver_dice < MIN_LIVER_DICE:
             raise LivsegInputError(
@@ -59,14 +68,14 @@ def compare_scans(baseline: Path, followup: Path, out_dir: Path, predict, *,
                 f"{registration.liver_dice:.2f} after it (at least {MIN_LIVER_DICE} is "
                 "needed); are these scans of the same patient?", followup)
         clock = time.perf_counter()
-        tracks = _tracks(first, second, registration, match_distance_mm)
+        tracks = _tracks(near, far, registration, match_distance_mm)
         comparison = _comparison(first, second, registration, tracks, stable_percent,
                                  match_distance_mm)
         rows = [_csv_row(number, track, comparison["tracks"][number - 1])
                 for number, track in enumerate(tracks, start=1)]
         write_csv(staging / "lesions.csv", rows, list(CSV_FIELDS))
         registration.transform.WriteTransform(str(staging / "followup_to_baseline.tfm"))
-        _picture(first, second, registration, comparison["tracks"], staging / "comparison.png")
+        _picture(near, far, registration, comparison["tracks"], staging / "comparison.png")
         seconds["tracks_and_pictures"] = round(time.perf_counter() - clock, 3)
         seconds["total"] = round(time.perf_counter() - started, 3)
         comparison["seconds"] = seconds
@@ -88,13 +97,15 @@ def _check_output(out_dir: Path, inputs: tuple[Path, Path], overwrite: bool) -> 
 
 def _tracks(first: Timepoint, second: Timepoint, registration: Registration,
             match_distance_mm: float) -> list[Track]:
-    moved = registration.onto_baseline(second.ct.with_array(second.lesion_map), first.ct,
+    lesion_map = second.lesion_map.astype(np.uint16 if len(second.lesions) < 2 ** 16
+                                          else np.int32)
+    moved = registration.onto_baseline(second.ct.with_array(lesion_map), first.ct,
                                        is_label=True)
     centroids = np.array([lesion["centroid_mm"] for lesion in second.lesions],
                          float).reshape(-1, 3)
     on_baseline = registration.to_baseline(centroids) if len(centroids) else centroids
     return follow_lesions(first.lesions, first.lesion_map, second.lesions,
-                          moved.array.astype(np.int64), on_baseline, match_distance_mm)
+                          moved.array, on_baseline, match_distance_mm)
 
 
 def _comparison(first: Timepoint, second: Timepoint, registration: Registration,
@@ -144,25 +155,20 @@ def _csv_row(number: int, track: Track, entry: dict) -> dict:
 
 def _picture(first: Timepoint, second: Timepoint, registration: Registration,
              entries: list[dict], path: Path) -> None:
-    """comparison.png on the baseline liver's box, the follow-up moved onto it."""
-    from livseg.preprocess import mask_bbox
+    """comparison.png on the baseline's grid (its liver's region), the follow-up moved
+    onto it."""
     from livseg.viz.lesion_pairs import save_lesion_pairs
 
-    box = mask_bbox(first.labels.array >= 1, first.labels.spacing_zyx, 20.0)
-    grid = Volume(np.ascontiguousarray(first.ct.array[box.slices]), first.ct.spacing,
-                  tuple(first.ct.index_to_physical(np.asarray(box.start, float))),
-                  first.ct.direction)
-    labels = grid.with_array(np.ascontiguousarray(first.labels.array[box.slices]))
-    moved_ct = registration.onto_baseline(second.ct.with_array(
-        second.ct.array.astype(np.float32)), grid, is_label=False, fill_value=-1000.0)
-    moved_labels = registration.onto_baseline(second.labels, grid, is_label=True)
+    moved_ct = registration.onto_baseline(second.ct, first.ct, is_label=False,
+                                          fill_value=-1000.0)
+    moved_labels = registration.onto_baseline(second.labels, first.ct, is_label=True)
     shown = sorted(entries, key=lambda e: -max(e["baseline_volume_ml"],
                                                 e["followup_volume_ml"]))[:MAX_PICTURED]
     rows = [(_caption(entry), entry["centroid_mm"],
              max(entry["baseline_diameter_mm"], entry["followup_diameter_mm"]))
             for entry in sorted(shown, key=lambda e: e["track"])]
     more = len(entries) - len(shown)
-    save_lesion_pairs(grid, labels, moved_ct, moved_labels, rows, path,
+    save_lesion_pairs(first.ct, first.labels, moved_ct, moved_labels, rows, path,
                       "baseline (left) and follow-up (right, registered)"
                       + (f"; {more} smaller track(s) not shown" if more else ""))
 

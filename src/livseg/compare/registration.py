@@ -21,7 +21,6 @@ import SimpleITK as sitk
 
 from livseg.io.files import volume_from_sitk, volume_to_sitk
 from livseg.io.volume import Volume
-from livseg.metrics.overlap import Confusion, dice
 from livseg.metrics.surface import surface_distances
 
 GRID_MM = 4.0  # voxel of the registration's images: a liver is some 50^3 of them
@@ -52,14 +51,15 @@ class Registration:
 
     def onto_baseline(self, followup: Volume, baseline_grid: Volume, is_label: bool,
                       fill_value: float = 0.0) -> Volume:
-        """``followup`` (an image of the follow-up scan) on ``baseline_grid``'s grid."""
+        """``followup`` (an image of the follow-up scan) on ``baseline_grid``'s grid: labels
+        by nearest neighbour in their own type, images linearly as float32."""
         reference = sitk.Image([int(s) for s in baseline_grid.shape[::-1]], sitk.sitkUInt8)
         reference.SetSpacing(baseline_grid.spacing)
         reference.SetOrigin(baseline_grid.origin)
         reference.SetDirection(baseline_grid.direction)
         moved = sitk.Resample(volume_to_sitk(followup), reference, self.transform,
                               sitk.sitkNearestNeighbor if is_label else sitk.sitkLinear,
-                              fill_value)
+                              fill_value, sitk.sitkUnknown if is_label else sitk.sitkFloat32)
         return volume_from_sitk(moved)
 
     def as_dict(self) -> dict:
@@ -85,7 +85,8 @@ class Registration:
 def register_livers(baseline_ct: Volume, baseline_liver: Volume, followup_ct: Volume,
                     followup_liver: Volume) -> Registration:
     """The affine transform that puts the follow-up liver on the baseline liver, and how
-    well it does (livers: boolean or 0/1 masks on their CT's grid)."""
+    well it does (livers: boolean or 0/1 masks on their CT's grid; each scan may be cut to
+    its liver's box plus ``MARGIN_MM``, ``Timepoint.liver_region``, at no loss)."""
     started = time.perf_counter()
     fixed, fixed_mask = _liver_image(baseline_ct, baseline_liver)
     moving, moving_mask = _liver_image(followup_ct, followup_liver)
@@ -100,11 +101,26 @@ def register_livers(baseline_ct: Volume, baseline_liver: Volume, followup_ct: Vo
     _run(fixed, moving, affine, shrink=(2, 1))
     moved = Registration(affine, 0.0, None, None, 0.0).onto_baseline(
         followup_liver.with_array(np.asarray(followup_liver.array > 0, np.uint8)),
-        baseline_liver, is_label=True)
+        baseline_liver, is_label=True).array > 0
     reference = np.asarray(baseline_liver.array > 0)
-    surfaces = surface_distances(moved.array > 0, reference, baseline_liver.spacing_zyx)
-    return Registration(affine, dice(Confusion.of(moved.array > 0, reference)), surfaces.assd_mm,
-                        surfaces.hd95_mm, time.perf_counter() - started)
+    surfaces = surface_distances(moved, reference, baseline_liver.spacing_zyx, workers=-1)
+    return Registration(affine, _liver_dice(moved, reference, affine, followup_liver,
+                                            baseline_liver.voxel_volume_ml),
+                        surfaces.assd_mm, surfaces.hd95_mm, time.perf_counter() - started)
+
+
+def _liver_dice(moved: np.ndarray, reference: np.ndarray, transform: sitk.AffineTransform,
+                followup_liver: Volume, voxel_ml: float) -> float:
+    """Dice of the baseline liver and the follow-up liver moved onto it. The overlap is
+    counted on the baseline grid given (its liver's box: all the baseline liver, but
+    perhaps not all of a follow-up liver that a failed registration put elsewhere); the
+    moved liver's size is its own volume carried through the transform (which maps
+    baseline mm to follow-up mm, so volumes shrink by its determinant), wherever it lies."""
+    followup_ml = float(np.count_nonzero(followup_liver.array)) * followup_liver.voxel_volume_ml
+    moved_voxels = followup_ml / abs(np.linalg.det(np.reshape(transform.GetMatrix(), (3, 3))))
+    moved_voxels /= voxel_ml
+    overlap = float(np.count_nonzero(moved & reference))
+    return 2.0 * overlap / max(float(np.count_nonzero(reference)) + moved_voxels, 1.0)
 
 
 def _liver_image(ct: Volume, liver: Volume) -> tuple[sitk.Image, sitk.Image]:

@@ -7,7 +7,7 @@ report measures them (``livseg.report.find_lesions``), with their map on the sca
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,16 @@ class Timepoint:
     @property
     def liver(self) -> Volume:
         return self.labels.with_array(np.asarray(self.labels.array >= 1, np.uint8))
+
+    def liver_region(self, margin_mm: float) -> Timepoint:
+        """The timepoint cut to its liver's box plus ``margin_mm`` (views, on the box's own
+        grid): every lesion lies inside, so registration, matching and pictures need no more
+        of the scan."""
+        from livseg.preprocess import mask_bbox
+
+        box = mask_bbox(self.labels.array >= 1, self.labels.spacing_zyx, margin_mm)
+        return replace(self, ct=self.ct.cropped(box), labels=self.labels.cropped(box),
+                       lesion_map=self.lesion_map[box.slices])
 
     def summary(self) -> dict:
         voxel_ml = self.labels.voxel_volume_ml

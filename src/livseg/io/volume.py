@@ -59,6 +59,14 @@ class Volume:
             raise ValueError(f"shape {array.shape} differs from the volume's {self.array.shape}")
         return replace(self, array=array)
 
+    def cropped(self, box) -> Volume:
+        """The part inside ``box`` (a ``livseg.preprocess.BoundingBox`` in array indices) on
+        its own grid: the same voxels at the same places (the origin moves to the box's
+        first voxel); the array is a view, not a copy. ``livseg.preprocess.uncrop`` puts an
+        array of the box back in the whole grid."""
+        origin = self.index_to_physical(np.asarray(box.start, float))
+        return replace(self, array=self.array[box.slices], origin=tuple(origin))
+
     def index_to_physical(self, index_zyx: np.ndarray) -> np.ndarray:
         """Map (..., 3) continuous indices in (z, y, x) order to LPS millimetres (x, y, z)."""
         ijk = np.asarray(index_zyx, dtype=float)[..., ::-1]

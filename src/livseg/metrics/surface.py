@@ -37,18 +37,21 @@ def surface_points_mm(mask: np.ndarray, spacing_zyx: tuple[float, ...]) -> np.nd
     return np.argwhere(surface_voxels(mask)) * np.asarray(spacing_zyx, float)
 
 
-def directed_surface_distances(from_points: np.ndarray, to_points: np.ndarray) -> np.ndarray:
+def directed_surface_distances(from_points: np.ndarray, to_points: np.ndarray,
+                               workers: int = 1) -> np.ndarray:
     """Distance (mm) from each point of one surface to the nearest point of the other.
 
     An exact nearest-neighbour query (scipy's k-d tree) over the surface points only. On
     ircad07's liver (512x512x151) the whole measure took 1.1 s instead of 6.6 s with a
-    Euclidean distance transform of the box, with the same ASSD, HD95 and MSD."""
-    return cKDTree(to_points).query(from_points, workers=1)[0]
+    Euclidean distance transform of the box, with the same ASSD, HD95 and MSD. ``workers``:
+    processes of the query (-1: every core; 1 where the caller runs cases in parallel)."""
+    return cKDTree(to_points).query(from_points, workers=workers)[0]
 
 
 def surface_distances(prediction: np.ndarray, reference: np.ndarray,
-                      spacing_zyx: tuple[float, ...]) -> SurfaceDistances:
-    """ASSD (both directions pooled), HD95 (max of the directed 95th percentiles), MSD."""
+                      spacing_zyx: tuple[float, ...], workers: int = 1) -> SurfaceDistances:
+    """ASSD (both directions pooled), HD95 (max of the directed 95th percentiles), MSD;
+    ``workers`` as in :func:`directed_surface_distances`."""
     pred, ref = np.asarray(prediction, bool), np.asarray(reference, bool)
     if not pred.any() and not ref.any():
         return SurfaceDistances(0.0, 0.0, 0.0)
@@ -60,8 +63,8 @@ def surface_distances(prediction: np.ndarray, reference: np.ndarray,
     pred, ref = crop(pred, box), crop(ref, box)
     pred_points = surface_points_mm(pred, spacing_zyx)
     ref_points = surface_points_mm(ref, spacing_zyx)
-    pred_to_ref = directed_surface_distances(pred_points, ref_points)
-    ref_to_pred = directed_surface_distances(ref_points, pred_points)
+    pred_to_ref = directed_surface_distances(pred_points, ref_points, workers)
+    ref_to_pred = directed_surface_distances(ref_points, pred_points, workers)
     pooled = np.concatenate([pred_to_ref, ref_to_pred])
     hd95 = max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95))
     return SurfaceDistances(float(pooled.mean()), float(hd95), float(pooled.max()))
