@@ -21,6 +21,21 @@ def test_round_trip_keeps_array_and_geometry(tmp_path, oblique_volume, suffix):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
+def test_a_cropped_volume_keeps_each_voxel_where_it_was(oblique_volume, tmp_path):
+    from livseg.preprocess import BoundingBox, uncrop
+
+    box = BoundingBox((1, 2, 3), (4, 7, 9))
+    part = oblique_volume.cropped(box)
+    np.testing.assert_array_equal(part.array, oblique_volume.array[1:4, 2:7, 3:9])
+    index = np.array([[0, 0, 0], [2, 4, 5]], float)
+    np.testing.assert_allclose(part.index_to_physical(index),
+                               oblique_volume.index_to_physical(index + box.start), atol=1e-9)
+    back = read_volume(write_volume(part, tmp_path / "part.nii.gz"))  # its grid is a file's
+    assert back.same_grid(part, tolerance=1e-5)
+    whole = uncrop(part.array, box, oblique_volume.shape, 0)
+    np.testing.assert_array_equal(whole[box.slices], part.array)
+
+
 def test_index_to_physical_matches_simpleitk(oblique_volume, tmp_path):
     image = sitk.ReadImage(str(write_volume(oblique_volume, tmp_path / "v.nii.gz")))
     for index_zyx in [(0, 0, 0), (6, 8, 10), (3, 1, 7)]:
