@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from livseg.errors import LivsegInputError
 from livseg.io import DEFAULT_LIMITS, ReadLimits, write_volume
 from livseg.io.files import DICOM_SUFFIXES, IMAGE_SUFFIXES, case_name
@@ -56,11 +58,13 @@ def segment(volume: Volume, *, tta: bool = True, device: str = "cpu", backend: s
 
 @dataclass(frozen=True)
 class PredictedCase:
-    """What ``predict_case`` wrote, kept in memory: the report, the CT and its labels."""
+    """What ``predict_case`` wrote, kept in memory: the report, the CT, its labels and the
+    map of the report's lesions (their ids on the CT's grid, ``report.find_lesions``)."""
 
     report: dict
     ct: Volume
     labels: Volume
+    lesion_map: np.ndarray | None = None
 
 
 def predict_file(input_path: Path, out_dir: Path, cascade: Cascade, **options) -> dict:
@@ -88,7 +92,7 @@ def predict_case(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
     check_writable_folder(out_dir, output_bytes_estimate(volume.array.size))
     seconds = {"read": round(time.perf_counter() - started, 4)}
     result = cascade.segment(volume, progress=progress)
-    from livseg.report import build_report
+    from livseg.report import build_report, find_lesions
     from livseg.viz.overlay import save_overlay
 
     seconds |= result.seconds
@@ -101,13 +105,14 @@ def predict_case(input_path: Path, out_dir: Path, cascade: Cascade, *, overwrite
         if mesh:
             _write_meshes(result.labels, staging, mesh)
         seconds["pictures"] = round(time.perf_counter() - clock, 4)
+        lesions, lesion_map = find_lesions(result.labels, volume)
         report = build_report(result.labels, input_path=str(input_path), models=result.models,
                               seconds=seconds, notes=[*volume.notes, *result.notes],
-                              ct=volume, settings=asdict(cascade.settings))
+                              ct=volume, settings=asdict(cascade.settings), lesions=lesions)
         seconds["write"] = labels_written.result()  # the report holds this dict
         seconds["total"] = round(time.perf_counter() - started, 4)
         write_json(staging / "report.json", report)
-    return PredictedCase(report, volume, result.labels)
+    return PredictedCase(report, volume, result.labels, lesion_map)
 
 
 def _write_labels(labels: Volume, folder: Path, dicom_seg: bool, source: Path,

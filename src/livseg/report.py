@@ -25,10 +25,12 @@ DENSITY_HU = 10.0
 
 def build_report(labels: Volume, *, input_path: str, models: list[dict],
                  seconds: dict[str, float], notes: list[str] | None = None,
-                 ct: Volume | None = None, settings: dict | None = None) -> dict:
+                 ct: Volume | None = None, settings: dict | None = None,
+                 lesions: list[dict] | None = None) -> dict:
     """The report of one segmentation ``labels`` (0/1/2 on the input's grid); with the
     ``ct`` it came from (same grid), each lesion's HU and its contrast to the liver;
-    ``settings``: the cascade's settings (lesion rules, TTA) that made it."""
+    ``settings``: the cascade's settings (lesion rules, TTA) that made it; ``lesions``:
+    ``find_lesions(labels, ct)``'s lesions when the caller has them already."""
     voxel_ml = labels.voxel_volume_ml
     liver_ml = float(np.count_nonzero(labels.array >= 1) * voxel_ml)
     tumour_ml = float(np.count_nonzero(labels.array == 2) * voxel_ml)
@@ -47,11 +49,13 @@ def build_report(labels: Volume, *, input_path: str, models: list[dict],
         "models": models,
         "settings": dict(settings or {}),
         "seconds": seconds,
-    } | _lesions(labels, ct)
+    } | _lesions(labels, ct, lesions)
 
 
-def _lesions(labels: Volume, ct: Volume | None = None) -> dict:
-    lesions, _ = find_lesions(labels, ct)
+def _lesions(labels: Volume, ct: Volume | None = None,
+             lesions: list[dict] | None = None) -> dict:
+    if lesions is None:
+        lesions, _ = find_lesions(labels, ct)
     return {"lesion_count": len(lesions), "lesions": lesions}
 
 

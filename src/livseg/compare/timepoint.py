@@ -71,17 +71,21 @@ def load_timepoint(path: Path, segment_into: Path, predict, *, whole_liver: bool
     path = Path(path)
     if not path.exists():
         raise LivsegInputError("does not exist", path)
+    lesions = lesion_map = None
     if is_predict_folder(path):
         ct, labels = _read_predict_folder(path, limits)
         written = None
     else:
         case = predict(path, segment_into)
         ct, labels, written = case.ct, case.labels, segment_into
+        if case.lesion_map is not None:  # measured for its report: not again
+            lesions, lesion_map = case.report["lesions"], case.lesion_map
     if not np.any(labels.array >= 1):
         raise LivsegInputError("no liver found in this scan; there is nothing to compare", path)
     if whole_liver:
         _check_liver_covered(labels, path)
-    lesions, lesion_map = find_lesions(labels, ct)
+    if lesion_map is None:
+        lesions, lesion_map = find_lesions(labels, ct)
     return Timepoint(path, ct, labels, lesions, lesion_map, written)
 
 
