@@ -55,7 +55,10 @@ GRID = {
     "min_lesion_probability": (0.0, 0.8),
     "min_share_near_liver": (0.5,),
     "max_lesion_contrast_hu": (None,),
+    "grown_away_from_liver": ("keep",),
 }
+#: Settings whose values are words, not numbers.
+WORDS = {"grown_away_from_liver"}
 #: Volume agreement counts over volumes with at least this much tumour (as the benchmark).
 RVD_MIN_ML = 5.0
 
@@ -102,8 +105,8 @@ def parse_grid(overrides: list[str]) -> dict[str, tuple]:
         key, _, values = item.partition("=")
         if key not in grid:
             raise SystemExit(f"--grid: unknown setting {key!r} (use {', '.join(grid)})")
-        grid[key] = tuple(None if v == "none" else (v == "true") if key == "tta" else float(v)
-                          for v in values.split(","))
+        grid[key] = tuple(None if v == "none" else (v == "true") if key == "tta"
+                          else v if key in WORDS else float(v) for v in values.split(","))
     return grid
 
 

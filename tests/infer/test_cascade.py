@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeSettings
 from livseg.io import Volume
 from livseg.metrics.overlap import Confusion, overlap_scores
@@ -214,3 +215,35 @@ def test_the_predict_options_default_to_the_cascade_settings():
     parser = build_parser()
     assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out"]).tta is settings.tta is True
     assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out", "--no-tta"]).tta is False
+
+
+@pytest.mark.parametrize("rule, kept", [
+    ("keep", "grown"), ("seed", "seed"), ("drop", "nothing")])
+def test_a_lesion_grown_away_from_the_liver_is_handled_as_the_settings_say(rule, kept):
+    """A sure seed inside the liver whose faint region (above the growth threshold) runs
+    out over an organ beside it: grown, most of it lies away from the liver. A lesion
+    whose rim stays in the liver grows whatever the rule."""
+    liver = np.zeros((6, 40, 40), bool)
+    liver[:, 2:20, 2:38] = True
+    probability = np.zeros(liver.shape, np.uint8)
+    probability[1:5, 14:36, 4:10] = 100  # faint: reaches 16 voxels beyond the liver
+    probability[2:4, 15:19, 5:9] = 240  # the sure seed, inside the liver
+    probability[1:5, 4:10, 24:32] = 100  # a second lesion's rim, all in the liver
+    probability[2:4, 5:9, 26:30] = 240
+    settings = CascadeSettings(tumour_threshold=0.6, grow_threshold=0.3, min_lesion_mm3=1,
+                               min_lesion_probability=0.0, grown_away_from_liver=rule)
+    tumour = Cascade(None, None, settings).lesions(probability, np.zeros(liver.shape),
+                                                   liver, (1.0, 1.0, 1.0))
+    away = np.zeros(liver.shape, bool)
+    away[1:5, 14:36, 4:10] = True
+    seed = probability == 240
+    inside = np.zeros(liver.shape, bool)
+    inside[1:5, 4:10, 24:32] = True
+    np.testing.assert_array_equal(tumour[:, :, 20:], inside[:, :, 20:])
+    expected = {"grown": away, "seed": seed & away, "nothing": np.zeros_like(away)}[kept]
+    np.testing.assert_array_equal(tumour[:, :, :20], expected[:, :, :20])
+
+
+def test_an_unknown_rule_for_lesions_grown_away_from_the_liver_is_refused():
+    with pytest.raises(LivsegInputError, match="grown_away_from_liver"):
+        CascadeSettings(grown_away_from_liver="shrink")

@@ -52,6 +52,9 @@ MIRROR_PROBE_SLICES = 12
 MIRROR_RATIO = 1.5
 
 
+GROWN_AWAY_CHOICES = ("keep", "seed", "drop")
+
+
 @dataclass(frozen=True)
 class CascadeSettings:
     # flip test-time augmentation (each stage with the flips it was trained with): chosen
@@ -75,12 +78,20 @@ class CascadeSettings:
     # hysteresis: each kept lesion grows over the voxels connected to it whose probability
     # exceeds this (None: no growth), so that its fainter rim is not cut
     grow_threshold: float | None = None
+    # a lesion that, grown, no longer lies mostly by the liver (min_share_near_liver): "keep"
+    # it grown, keep only its "seed" (the lesion before growth), or "drop" it: growth that
+    # runs out of the liver has found an organ next to it, not the tumour's rim
+    grown_away_from_liver: str = "keep"
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
     # chosen by the masks' agreement with running every slice (docs/speed.md)
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
     liver_step_mm: float = 2.0  # then the full stage runs on slices at most this far apart
 
     def __post_init__(self) -> None:
+        if self.grown_away_from_liver not in GROWN_AWAY_CHOICES:
+            raise LivsegInputError(f"grown_away_from_liver must be one of "
+                                   f"{', '.join(GROWN_AWAY_CHOICES)}, not "
+                                   f"{self.grown_away_from_liver!r}")
         if self.grow_threshold is not None and not \
                 0 < self.grow_threshold < self.tumour_threshold:
             raise LivsegInputError(f"the lesions' growth threshold ({self.grow_threshold:g}) "
@@ -351,8 +362,23 @@ class Cascade:
         if settings.min_lesion_probability > 0 or settings.max_lesion_contrast_hu is not None:
             tumour = self._filtered(tumour, probability, roi_hu, roi_liver, spacing_zyx)
         if settings.grow_threshold is not None:
-            tumour = postprocess.grow_lesions(tumour, probability, settings.grow_threshold)
+            tumour = self._grown(tumour, probability, roi_liver, spacing_zyx)
         return tumour
+
+    def _grown(self, seeds: np.ndarray, probability: np.ndarray, roi_liver: np.ndarray,
+               spacing_zyx) -> np.ndarray:
+        """``seeds`` grown over their rim (``grow_threshold``); a grown lesion that no longer
+        lies mostly by the liver is handled as ``grown_away_from_liver`` says."""
+        settings = self.settings
+        grown = postprocess.grow_lesions(seeds, probability, settings.grow_threshold)
+        if settings.grown_away_from_liver == "keep":
+            return grown
+        by_liver = postprocess.clean_tumours(grown, roi_liver, spacing_zyx,
+                                             settings.liver_margin_mm, 0.0,
+                                             settings.min_share_near_liver)
+        if settings.grown_away_from_liver == "seed":
+            return by_liver | seeds  # the seeds lie inside their grown lesions
+        return by_liver
 
     def _filtered(self, tumour: np.ndarray, probability: np.ndarray, roi_hu: np.ndarray,
                   roi_liver: np.ndarray, spacing_zyx) -> np.ndarray:
