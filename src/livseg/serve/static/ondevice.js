@@ -6,21 +6,16 @@
 // centres (as livseg.preprocess.resize_in_plane), padded by edge replication to the size
 // multiple. Liver stage on every slice at 256x256, its probabilities averaged across slices
 // over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
-// liver's box plus 10 mm at the pixel size its JSON gives, averaged with its left-right flip
+// liver's box plus roi_margin_mm at the pixel size its JSON gives, averaged with its left-right flip
 // when it was trained with flips; a 2.5D tumour stage gets its neighbouring slices as the
-// server gives them. The server's lesion rules: tumour where its probability exceeds
-// TUMOUR_THRESHOLD; each 26-connected lesion kept whole when MIN_SHARE_NEAR_LIVER of it lies
-// within LIVER_MARGIN_MM of the liver, dropped otherwise, and dropped under MIN_LESION_MM3
-// or with a mean probability under MIN_LESION_PROBABILITY; each kept lesion then grown over
-// the connected voxels above GROW_THRESHOLD (hysteresis). Simpler than the server's
+// server gives them. The tumour stage's box reaches roi_z_margin_mm beyond the liver's first
+// and last slice; the server's lesion rules follow (lesions.js). Simpler than the server's
 // cascade: no cheap pass, no orientation check, no hole filling.
 "use strict";
 (function () {
   let loaded = null;
-  // livseg.infer.cascade.CascadeSettings (tests/serve/test_browser.py keeps them equal)
-  const TUMOUR_THRESHOLD = 0.6, MIN_LESION_MM3 = 100, MIN_LESION_PROBABILITY = 0.8;
-  const LIVER_SMOOTHING_MM = 8, LIVER_MARGIN_MM = 3, MIN_SHARE_NEAR_LIVER = 0.5;
-  const GROW_THRESHOLD = 0;  // grow_threshold (0: None, no growth)
+  const { SETTINGS, components, lesionRules, roiMarginsMm } = window.livsegLesions;
+  const LIVER_SMOOTHING_MM = SETTINGS.liver_smoothing_mm;
 
   function models() {
     if (!loaded) {
@@ -54,35 +49,6 @@
     }
   }
 
-  // connected components of a (nz, ny, nx) mask: 6-connected, or 26 with full
-  function components(mask, nx, ny, nz, full) {
-    const label = new Int32Array(mask.length), stack = new Int32Array(mask.length);
-    const sizes = [0];
-    const steps = [];
-    for (let dz = -1; dz <= 1; dz++) for (let dy = -1; dy <= 1; dy++) for (let dx = -1; dx <= 1; dx++) {
-      const away = Math.abs(dx) + Math.abs(dy) + Math.abs(dz);
-      if (away && (full || away === 1)) steps.push([dx, dy, dz]);
-    }
-    for (let i = 0; i < mask.length; i++) {
-      if (!mask[i] || label[i]) continue;
-      const next = sizes.length;
-      let top = 0, size = 0;
-      stack[top++] = i; label[i] = next;
-      while (top) {
-        const v = stack[--top]; size++;
-        const x = v % nx, y = ((v - x) / nx) % ny, z = Math.floor(v / (nx * ny));
-        for (const [dx, dy, dz] of steps) {
-          const X = x + dx, Y = y + dy, Z = z + dz;
-          if (X < 0 || Y < 0 || Z < 0 || X >= nx || Y >= ny || Z >= nz) continue;
-          const u = v + dx + dy * nx + dz * nx * ny;
-          if (mask[u] && !label[u]) { label[u] = next; stack[top++] = u; }
-        }
-      }
-      sizes.push(size);
-    }
-    return { label, sizes };
-  }
-
   // the largest 6-connected component of a mask, in place; returns its size
   function keepLargest(mask, nx, ny, nz) {
     const { label, sizes } = components(mask, nx, ny, nz, false);
@@ -90,72 +56,6 @@
     for (let l = 1; l < sizes.length; l++) if (sizes[l] > sizes[best]) best = l;
     for (let i = 0; i < mask.length; i++) mask[i] = best && label[i] === best ? 1 : 0;
     return best ? sizes[best] : 0;
-  }
-
-  // whether voxel i lies within LIVER_MARGIN_MM (Euclidean, in mm) of a voxel of the liver
-  function nearLiver(liver, i, nx, ny, nz, offsets) {
-    if (liver[i]) return true;
-    const x = i % nx, y = ((i - x) / nx) % ny, z = Math.floor(i / (nx * ny));
-    for (const [dx, dy, dz] of offsets) {
-      const X = x + dx, Y = y + dy, Z = z + dz;
-      if (X < 0 || Y < 0 || Z < 0 || X >= nx || Y >= ny || Z >= nz) continue;
-      if (liver[i + dx + dy * nx + dz * nx * ny]) return true;
-    }
-    return false;
-  }
-
-  // the server's lesion rules (livseg.infer.cascade.Cascade.lesions) on the tumour
-  // probability (uint8, 255 = 1): a 26-connected lesion is kept whole when at least
-  // MIN_SHARE_NEAR_LIVER of it lies within LIVER_MARGIN_MM of the liver, it holds
-  // MIN_LESION_MM3 and its mean probability reaches MIN_LESION_PROBABILITY. The tumour
-  // mask, in place, and the lesions' count, smallest volume and voxels outside the liver
-  function lesionRules(probability, tumour, liver, nx, ny, nz, [sx, sy, sz]) {
-    const voxelMm3 = sx * sy * sz, offsets = [];
-    const [rx, ry, rz] = [sx, sy, sz].map((s) => Math.floor(LIVER_MARGIN_MM / s + 1e-9));
-    for (let dz = -rz; dz <= rz; dz++) for (let dy = -ry; dy <= ry; dy++) for (let dx = -rx; dx <= rx; dx++) {
-      const mm2 = (dx * sx) ** 2 + (dy * sy) ** 2 + (dz * sz) ** 2;
-      if (mm2 > 0 && mm2 <= LIVER_MARGIN_MM ** 2 * (1 + 1e-9)) offsets.push([dx, dy, dz, mm2]);
-    }
-    offsets.sort((a, b) => a[3] - b[3]);  // the nearest first: most answers come early
-    for (let i = 0; i < tumour.length; i++) {
-      tumour[i] = probability[i] > 255 * TUMOUR_THRESHOLD ? 1 : 0;
-    }
-    const { label, sizes } = components(tumour, nx, ny, nz, true);
-    const sums = new Float64Array(sizes.length), near = new Float64Array(sizes.length);
-    for (let i = 0; i < tumour.length; i++) {
-      if (!label[i]) continue;
-      sums[label[i]] += probability[i];
-      if (nearLiver(liver, i, nx, ny, nz, offsets)) near[label[i]] += 1;
-    }
-    const keep = sizes.map((size, l) => l > 0 && near[l] >= MIN_SHARE_NEAR_LIVER * size &&
-                                        size * voxelMm3 >= MIN_LESION_MM3 &&
-                                        sums[l] / size / 255 >= MIN_LESION_PROBABILITY);
-    for (let i = 0; i < tumour.length; i++) tumour[i] = keep[label[i]] ? 1 : 0;
-    let kept = sizes.filter((size, l) => keep[l]);
-    if (GROW_THRESHOLD > 0 && kept.length) kept = grow(probability, tumour, nx, ny, nz);
-    let voxels = 0, smallestMm3 = null, outsideLiver = 0;
-    for (let i = 0; i < tumour.length; i++) {
-      voxels += tumour[i];
-      if (tumour[i] && !liver[i]) outsideLiver++;
-    }
-    for (const size of kept) {
-      smallestMm3 = smallestMm3 === null ? size * voxelMm3 : Math.min(smallestMm3, size * voxelMm3);
-    }
-    return { voxels, lesions: kept.length, smallestMm3, outsideLiver };
-  }
-
-  // hysteresis (postprocess.grow_lesions): each kept lesion extended over the voxels
-  // 26-connected to it whose probability exceeds GROW_THRESHOLD; returns the lesions' sizes
-  function grow(probability, tumour, nx, ny, nz) {
-    const region = new Uint8Array(tumour.length);
-    for (let i = 0; i < tumour.length; i++) {
-      region[i] = tumour[i] || probability[i] > 255 * GROW_THRESHOLD ? 1 : 0;
-    }
-    const { label, sizes } = components(region, nx, ny, nz, true);
-    const seeded = new Uint8Array(sizes.length);
-    for (let i = 0; i < tumour.length; i++) if (tumour[i]) seeded[label[i]] = 1;
-    for (let i = 0; i < tumour.length; i++) tumour[i] = seeded[label[i]];
-    return sizes.filter((size, l) => l > 0 && seeded[l]);
   }
 
   function axisWeights(nIn, nOut) {
@@ -253,7 +153,7 @@
     }
     let liverVoxels = keepLargest(liver, nx, ny, nz);
 
-    // tumour stage on the liver's box plus 10 mm, at the network's pixel size
+    // tumour stage on the liver's box plus its margins, at the network's pixel size
     const tumour = new Uint8Array(nx * ny * nz), tumourProbability = new Uint8Array(nx * ny * nz);
     let tumourVoxels = 0, lesions = 0, smallestLesionMm3 = null, tumourPasses = 0;
     if (liverVoxels) {
@@ -266,8 +166,10 @@
       }
       const grow = (a, b, n, mm, spacing) => [Math.max(0, a - Math.ceil(mm / spacing)),
                                                Math.min(n - 1, b + Math.ceil(mm / spacing))];
-      [z0, z1] = grow(z0, z1, nz, 10, sz); [r0, r1] = grow(r0, r1, ny, 10, sy);
-      [c0, c1] = grow(c0, c1, nx, 10, sx);
+      const margins = roiMarginsMm();
+      [z0, z1] = grow(z0, z1, nz, margins.across, sz);
+      [r0, r1] = grow(r0, r1, ny, margins.inPlane, sy);
+      [c0, c1] = grow(c0, c1, nx, margins.inPlane, sx);
       const h = r1 - r0 + 1, w = c1 - c0 + 1, pixel = tumourNet.description.input.pixel_mm;
       const th = Math.max(1, Math.round(h * sy / pixel)), tw = Math.max(1, Math.round(w * sx / pixel));
       const m = tumourNet.description.input.size_multiple;
@@ -338,9 +240,10 @@
             0.8 + 0.2 * (z - z0 + 1) / (z1 - z0 + 1));
         await new Promise((resolve) => setTimeout(resolve, 0));
       }
-      let outsideLiver;
-      ({ voxels: tumourVoxels, lesions, smallestMm3: smallestLesionMm3, outsideLiver } =
-        lesionRules(tumourProbability, tumour, liver, nx, ny, nz, [sx, sy, sz]));
+      const found = lesionRules(tumourProbability, hu, tumour, liver, nx, ny, nz, [sx, sy, sz]);
+      ({ voxels: tumourVoxels, lesions } = found);
+      smallestLesionMm3 = lesions ? Math.min(...found.volumesMm3) : null;
+      const outsideLiver = found.outsideLiver;
       liverVoxels += outsideLiver;  // the liver includes its tumours, as on the server
     }
 
