@@ -62,15 +62,14 @@ def test_cached_rules_score_as_the_cross_validated_benchmark(tmp_path, capsys, m
     tool.main()
     table = json.loads((tmp_path / "rules.json").read_text())["rows"]
     assert len(table) == len(tool.rules(tool.GRID))
-    default = next(r for r in table if all(r[k] == getattr(shipped, k) for k in tool.GRID
-                                           if k != "roi_z_margin_mm")
-                   and r["roi_z_margin_mm"] == shipped.roi_margin_mm)
+    default = next(r for r in table if all(r[k] == getattr(shipped, k) for k in tool.GRID))
     with_tumour = [r["tumour_dice"] for r in rows.values() if not r["tumour_free"]]
     assert default["tumour_dice"] == pytest.approx(np.mean(with_tumour), abs=0.01)
     monkeypatch.setattr("sys.argv", ["tool", "lesions", str(cache), "--grid", "tta=true",
-                                     "--grid", "roi_z_margin_mm=10", "--grid",
-                                     "tumour_threshold=0.6", "--grid", "grow_threshold=none",
-                                     "--grid", "min_lesion_probability=0.8"])
+                                     "--grid", "roi_z_margin_mm=30", "--grid",
+                                     "tumour_threshold=0.6", "--grid", "grow_threshold=0.2",
+                                     "--grid", "min_lesion_probability=0.8",
+                                     "--grid", "max_lesion_contrast_hu=-15"])
     tool.main()
     listed = [line for line in capsys.readouterr().out.splitlines()
               if line.startswith("lits") and line.count("|") == 8]

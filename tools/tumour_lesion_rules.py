@@ -50,12 +50,12 @@ GRID = {
     "tta": (True, False),
     "roi_z_margin_mm": (10.0, 30.0),
     "tumour_threshold": (0.4, 0.5, 0.6),
-    "grow_threshold": (None, 0.3),
+    "grow_threshold": (None, 0.2),
     "min_lesion_mm3": (100.0,),
     "min_lesion_probability": (0.0, 0.8),
     "min_share_near_liver": (0.5,),
-    "max_lesion_contrast_hu": (None,),
-    "grown_away_from_liver": ("keep",),
+    "max_lesion_contrast_hu": (None, -15.0),
+    "grown_away_from_liver": ("drop",),
 }
 #: Settings whose values are words, not numbers.
 WORDS = {"grown_away_from_liver"}

@@ -11,6 +11,11 @@ from livseg.metrics.overlap import Confusion, overlap_scores
 
 from .threshold_stages import LIVER_HU, TUMOUR_HU, block_volume, threshold_stage
 
+#: The cascade's geometry alone: every voxel above the threshold stage's 0.5 is tumour (no
+#: lesion rule, no growth over the resampled edges)
+GEOMETRY_ONLY = CascadeSettings(tumour_threshold=0.5, min_lesion_probability=0.0,
+                                grow_threshold=None, max_lesion_contrast_hu=None)
+
 DIRECTIONS = {
     "identity": (1, 0, 0, 0, 1, 0, 0, 0, 1),
     "ras-like": (-1, 0, 0, 0, -1, 0, 0, 0, 1),
@@ -29,9 +34,8 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 @pytest.mark.parametrize("pixel_mm", [None, 1.7])
 def test_cascade_finds_the_blocks_on_the_input_grid(direction, pixel_mm):
     volume, expected = block_volume(direction)
-    geometry_only = CascadeSettings(tumour_threshold=0.5, min_lesion_probability=0.0)
     cascade = Cascade(threshold_stage("liver"), threshold_stage("tumour", pixel_mm),
-                      geometry_only)
+                      GEOMETRY_ONLY)
     result = cascade.segment(volume)
     assert result.labels.same_grid(volume) and result.labels.array.dtype == np.uint8
     assert _dice(result.labels.array >= 1, expected >= 1) > 0.97
@@ -80,7 +84,8 @@ def test_one_and_two_slice_volumes(slices):
 
 def test_thick_slices():
     volume, expected = block_volume(DIRECTIONS["ras-like"], spacing=(0.8, 1.1, 8.0))
-    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7)).segment(volume)
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7),
+                     GEOMETRY_ONLY).segment(volume)
     assert _dice(result.labels.array >= 1, expected >= 1) > 0.95
     assert _dice(result.labels.array == 2, expected == 2) > 0.9
 
@@ -89,8 +94,8 @@ def test_a_liver_touching_every_border_of_the_volume():
     volume, _ = block_volume(DIRECTIONS["identity"])
     array = np.full(volume.shape, LIVER_HU, np.int16)  # the liver fills the whole volume
     array[8:14, 12:21, 13:20] = TUMOUR_HU
-    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7)).segment(
-        volume.with_array(array))
+    result = Cascade(threshold_stage("liver"), threshold_stage("tumour", 1.7),
+                     GEOMETRY_ONLY).segment(volume.with_array(array))
     assert (result.labels.array >= 1).mean() > 0.99
     assert result.roi is not None and result.roi.start == (0, 0, 0)
     assert result.roi.stop == volume.shape
@@ -231,7 +236,8 @@ def test_a_lesion_grown_away_from_the_liver_is_handled_as_the_settings_say(rule,
     probability[1:5, 4:10, 24:32] = 100  # a second lesion's rim, all in the liver
     probability[2:4, 5:9, 26:30] = 240
     settings = CascadeSettings(tumour_threshold=0.6, grow_threshold=0.3, min_lesion_mm3=1,
-                               min_lesion_probability=0.0, grown_away_from_liver=rule)
+                               min_lesion_probability=0.0, max_lesion_contrast_hu=None,
+                               grown_away_from_liver=rule)
     tumour = Cascade(None, None, settings).lesions(probability, np.zeros(liver.shape),
                                                    liver, (1.0, 1.0, 1.0))
     away = np.zeros(liver.shape, bool)

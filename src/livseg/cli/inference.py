@@ -191,7 +191,7 @@ def register(commands) -> None:
     predict.add_argument("--grow-threshold", type=probability_value,
                          help="grow each kept lesion over the voxels connected to it whose "
                               "probability exceeds this, below --tumour-threshold; 0: no "
-                              "growth (default 0)")
+                              "growth (default 0.2)")
     predict.add_argument("--shard", type=shard_spec, metavar="I/N",
                          help="a folder of cases: only every N-th case from the I-th (0-based),"
                               " for job arrays (sbatch --array=0-(N-1))")

@@ -65,7 +65,8 @@ class CascadeSettings:
     # across slices the tumour stage's box reaches this far beyond the liver's first and
     # last slice (None: roi_margin_mm): a tumour under the dome, where the liver stage
     # stops short of the liver's top, is then still seen whole
-    roi_z_margin_mm: float | None = None
+    # (30: chosen on the pooled out-of-fold table of issue 30, cv/README.md)
+    roi_z_margin_mm: float | None = 30.0
     liver_margin_mm: float = 3.0  # "near the liver": within this distance of its mask
     # chosen on the split's validation volumes (tools/liver_stage_variants.py,
     # tools/tumour_lesion_rules.py; the tables are in docs/benchmark_lits_vol256.md)
@@ -73,15 +74,16 @@ class CascadeSettings:
     tumour_threshold: float = 0.6  # on the tumour stage's probability
     min_lesion_mm3: float = 100.0
     min_lesion_probability: float = 0.8  # a lesion's mean tumour probability must reach this
-    max_lesion_contrast_hu: float | None = None  # drop lesions brighter than their liver
+    # drop lesions less than 15 HU darker than the liver around them (pooled out of fold)
+    max_lesion_contrast_hu: float | None = -15.0
     min_share_near_liver: float = 0.5  # a lesion is kept (whole) when this share is near it
     # hysteresis: each kept lesion grows over the voxels connected to it whose probability
-    # exceeds this (None: no growth), so that its fainter rim is not cut
-    grow_threshold: float | None = None
+    # exceeds this (None: no growth), so that its fainter rim is not cut (pooled out of fold)
+    grow_threshold: float | None = 0.2
     # a lesion that, grown, no longer lies mostly by the liver (min_share_near_liver): "keep"
     # it grown, keep only its "seed" (the lesion before growth), or "drop" it: growth that
     # runs out of the liver has found an organ next to it, not the tumour's rim
-    grown_away_from_liver: str = "keep"
+    grown_away_from_liver: str = "drop"
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
     # chosen by the masks' agreement with running every slice (docs/speed.md)
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart

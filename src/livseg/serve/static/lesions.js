@@ -15,8 +15,8 @@
   const SETTINGS = Object.freeze({
     tumour_threshold: 0.6, min_lesion_mm3: 100, min_lesion_probability: 0.8,
     liver_smoothing_mm: 8, liver_margin_mm: 3, min_share_near_liver: 0.5,
-    roi_margin_mm: 10, roi_z_margin_mm: null, grow_threshold: null,
-    max_lesion_contrast_hu: null, grown_away_from_liver: "keep",
+    roi_margin_mm: 10, roi_z_margin_mm: 30, grow_threshold: 0.2,
+    max_lesion_contrast_hu: -15, grown_away_from_liver: "drop",
   });
   // livseg.infer.lesions: the surrounding liver lies between these distances (mm) from a
   // lesion; with fewer voxels than MIN_SHELL_VOXELS there, no contrast is measured
