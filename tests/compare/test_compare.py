@@ -77,6 +77,31 @@ def test_every_change_and_the_motion_are_recovered(tmp_path):
     rows = list(csv.DictReader((tmp_path / "out" / "lesions.csv").read_text().splitlines()))
     assert [r["status"] for r in rows] == [t["status"] for t in comparison["tracks"]]
     assert set(OUTPUT_FILES) <= {p.name for p in (tmp_path / "out").iterdir()}
+    _check_picture(tmp_path / "out" / "comparison.png", comparison["tracks"])
+
+
+def _check_picture(path, tracks: list[dict]) -> None:
+    """comparison.png has a row per track (all of them, here), each tile centred on the
+    track's place: its lesion outlined in red there (within 12 pixels, 4 mm at these
+    windows) on the side(s) where it exists, on both at the same place (the follow-up
+    registered onto the baseline), and no lesion there on a side where it does not exist
+    (a neighbouring lesion may show further out)."""
+    from PIL import Image
+    from scipy import ndimage
+
+    from livseg.viz.lesion_pairs import CAPTION, TILE
+
+    rgb = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    assert rgb.shape[0] == CAPTION + len(tracks) * (TILE + CAPTION)
+    red = (rgb[..., 0] > 200) & (rgb[..., 1] < 60) & (rgb[..., 2] < 60)
+    for number, track in enumerate(tracks):
+        top = CAPTION + number * (TILE + CAPTION) + CAPTION
+        for column, present in enumerate((track["baseline_lesions"], track["followup_lesions"])):
+            tile = red[top:top + TILE, column * TILE:(column + 1) * TILE]
+            outlines, count = ndimage.label(tile, np.ones((3, 3)))
+            centres = np.array(ndimage.center_of_mass(tile, outlines, range(1, count + 1)))
+            off_centre = np.linalg.norm(centres - (TILE - 1) / 2, axis=1) if count else [99]
+            assert (min(off_centre) <= 12) == bool(present), (track, column, off_centre)
 
 
 def test_a_real_ct_moved_with_one_lesion_grown(tmp_path):

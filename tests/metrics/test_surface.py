@@ -75,3 +75,21 @@ def test_two_spheres_at_a_known_offset():
     d = surface_distances(r <= 10, r <= 13, (1.0, 1.0, 1.0))
     assert d.assd_mm == pytest.approx(3.0, abs=0.4)
     assert d.hd95_mm == pytest.approx(3.0, abs=0.6)
+
+
+def test_a_sample_of_the_surface_points_estimates_the_same_distances():
+    """A sphere of radius 14 mm against one of 18 mm moved 3 mm: from at most 500 or 1,000
+    points of each surface (of 1,934 and 3,294) the ASSD stays within 0.1 mm of every
+    point's and the HD95 within a quarter of a voxel (its distances are those of a 1 mm
+    grid), and the MSD cannot exceed it; fewer points than the limit: exact."""
+    zz, yy, xx = np.mgrid[0:48, 0:48, 0:48].astype(float)
+    inner = np.sqrt((zz - 24) ** 2 + (yy - 24) ** 2 + (xx - 24) ** 2) <= 14
+    outer = np.sqrt((zz - 24) ** 2 + (yy - 21) ** 2 + (xx - 24) ** 2) <= 18
+    exact = surface_distances(inner, outer, (1.0, 1.0, 1.0))
+    for most in (500, 1000):
+        sampled = surface_distances(inner, outer, (1.0, 1.0, 1.0), max_points=most)
+        assert sampled != exact
+        assert sampled.assd_mm == pytest.approx(exact.assd_mm, abs=0.1)
+        assert sampled.hd95_mm == pytest.approx(exact.hd95_mm, abs=0.25)
+        assert sampled.msd_mm <= exact.msd_mm
+    assert surface_distances(inner, outer, (1.0, 1.0, 1.0), max_points=10**6) == exact

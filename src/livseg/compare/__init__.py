@@ -155,21 +155,28 @@ def _csv_row(number: int, track: Track, entry: dict) -> dict:
 
 def _picture(first: Timepoint, second: Timepoint, registration: Registration,
              entries: list[dict], path: Path) -> None:
-    """comparison.png on the baseline's grid (its liver's region), the follow-up moved
-    onto it."""
-    from livseg.viz.lesion_pairs import save_lesion_pairs
+    """comparison.png on the baseline's grid (its liver's region): each pictured lesion's
+    window of the baseline, and the follow-up moved onto that window only."""
+    from livseg.preprocess import to_canonical
+    from livseg.viz.lesion_pairs import LesionPair, lesion_window, save_lesion_pairs
 
-    moved_ct = registration.onto_baseline(second.ct, first.ct, is_label=False,
-                                          fill_value=-1000.0)
-    moved_labels = registration.onto_baseline(second.labels, first.ct, is_label=True)
+    grid, _ = to_canonical(first.ct, copy=False)
+    labels, _ = to_canonical(first.labels, copy=False)
     shown = sorted(entries, key=lambda e: -max(e["baseline_volume_ml"],
                                                 e["followup_volume_ml"]))[:MAX_PICTURED]
-    rows = [(_caption(entry), entry["centroid_mm"],
-             max(entry["baseline_diameter_mm"], entry["followup_diameter_mm"]))
-            for entry in sorted(shown, key=lambda e: e["track"])]
+    rows = []
+    for entry in sorted(shown, key=lambda e: e["track"]):
+        box = lesion_window(grid, entry["centroid_mm"], max(entry["baseline_diameter_mm"],
+                                                            entry["followup_diameter_mm"]))
+        window = grid.cropped(box)
+        moved_ct = registration.onto_baseline(second.ct, window, is_label=False,
+                                              fill_value=-1000.0)
+        moved_labels = registration.onto_baseline(second.labels, window, is_label=True)
+        rows.append(LesionPair(_caption(entry), window.array[0], labels.cropped(box).array[0],
+                               moved_ct.array[0], moved_labels.array[0],
+                               window.spacing_zyx[1:]))
     more = len(entries) - len(shown)
-    save_lesion_pairs(first.ct, first.labels, moved_ct, moved_labels, rows, path,
-                      "baseline (left) and follow-up (right, registered)"
+    save_lesion_pairs(rows, path, "baseline (left) and follow-up (right, registered)"
                       + (f"; {more} smaller track(s) not shown" if more else ""))
 
 

@@ -30,6 +30,11 @@ OUTSIDE_HU = -300.0  # far below any liver HU: the surface is the strongest feat
 SMOOTH_MM = 3.0
 SAMPLED_FRACTION = 0.1  # of the fixed image's voxels, on a regular grid
 ITERATIONS = 100  # per level at most; the phantoms and real CTs of the tests converge in 20-40
+#: The residual surface distance is measured from this many points of each liver surface
+#: at most (evenly spread): on ircad07's liver against a copy shifted by (1, 2, -1) voxels,
+#: ASSD 1.310 mm against 1.311 from every point, HD95 the same; ircad07's registration onto
+#: its moved copy took 3.6-4.3 s instead of 5.0-5.9 s (docs/speed.md).
+SURFACE_POINTS = 20_000
 #: Below this liver Dice after registration the two scans are not taken to show one liver
 #: aligned: the comparison is refused rather than reported on lesions matched wrongly.
 MIN_LIVER_DICE = 0.75
@@ -103,7 +108,8 @@ def register_livers(baseline_ct: Volume, baseline_liver: Volume, followup_ct: Vo
         followup_liver.with_array(np.asarray(followup_liver.array > 0, np.uint8)),
         baseline_liver, is_label=True).array > 0
     reference = np.asarray(baseline_liver.array > 0)
-    surfaces = surface_distances(moved, reference, baseline_liver.spacing_zyx, workers=-1)
+    surfaces = surface_distances(moved, reference, baseline_liver.spacing_zyx, workers=-1,
+                                 max_points=SURFACE_POINTS)
     return Registration(affine, _liver_dice(moved, reference, affine, followup_liver,
                                             baseline_liver.voxel_volume_ml),
                         surfaces.assd_mm, surfaces.hd95_mm, time.perf_counter() - started)

@@ -49,9 +49,13 @@ def directed_surface_distances(from_points: np.ndarray, to_points: np.ndarray,
 
 
 def surface_distances(prediction: np.ndarray, reference: np.ndarray,
-                      spacing_zyx: tuple[float, ...], workers: int = 1) -> SurfaceDistances:
+                      spacing_zyx: tuple[float, ...], workers: int = 1,
+                      max_points: int | None = None) -> SurfaceDistances:
     """ASSD (both directions pooled), HD95 (max of the directed 95th percentiles), MSD;
-    ``workers`` as in :func:`directed_surface_distances`."""
+    ``workers`` as in :func:`directed_surface_distances`. With ``max_points``, each
+    direction is measured from at most that many points of its surface, evenly spread
+    through it (every k-th), to the whole other surface: an estimate of the same figures
+    (the MSD then a lower bound) at a fraction of the cost; None: every point, exact."""
     pred, ref = np.asarray(prediction, bool), np.asarray(reference, bool)
     if not pred.any() and not ref.any():
         return SurfaceDistances(0.0, 0.0, 0.0)
@@ -63,8 +67,21 @@ def surface_distances(prediction: np.ndarray, reference: np.ndarray,
     pred, ref = crop(pred, box), crop(ref, box)
     pred_points = surface_points_mm(pred, spacing_zyx)
     ref_points = surface_points_mm(ref, spacing_zyx)
-    pred_to_ref = directed_surface_distances(pred_points, ref_points, workers)
-    ref_to_pred = directed_surface_distances(ref_points, pred_points, workers)
-    pooled = np.concatenate([pred_to_ref, ref_to_pred])
+    pred_to_ref = directed_surface_distances(_spread(pred_points, max_points), ref_points,
+                                             workers)
+    ref_to_pred = directed_surface_distances(_spread(ref_points, max_points), pred_points,
+                                             workers)
+    # pooled over every surface point: each direction's mean weighs as its whole surface
+    counts = np.array([len(pred_points), len(ref_points)], float)
+    assd = (counts @ [pred_to_ref.mean(), ref_to_pred.mean()]) / counts.sum()
     hd95 = max(np.percentile(pred_to_ref, 95), np.percentile(ref_to_pred, 95))
-    return SurfaceDistances(float(pooled.mean()), float(hd95), float(pooled.max()))
+    return SurfaceDistances(float(assd), float(hd95),
+                            float(max(pred_to_ref.max(), ref_to_pred.max())))
+
+
+def _spread(points: np.ndarray, most: int | None) -> np.ndarray:
+    """Every k-th of ``points`` (in array order, so spread over the whole surface), at most
+    ``most`` of them; all of them when ``most`` is None."""
+    if most is None or len(points) <= most:
+        return points
+    return points[::-(-len(points) // most)]
