@@ -48,6 +48,7 @@ CACHE_Z_MARGIN_MM = 30.0
 #: for None), e.g. a finer search around the best of a first pass.
 GRID = {
     "tta": (True, False),
+    "tta_uncertain_above": (0.01,),
     "roi_z_margin_mm": (10.0, 30.0),
     "tumour_threshold": (0.4, 0.5, 0.6),
     "grow_threshold": (None, 0.2),
@@ -76,7 +77,8 @@ def cache_case(cascade: Cascade, case, fold: int | None, out: Path) -> None:
               "voxel_ml": np.asarray(canonical.voxel_volume_ml)}
     if roi is not None:
         for tta in (False, True):
-            stage = Cascade(cascade.liver, cascade.tumour, replace(cascade.settings, tta=tta))
+            stage = Cascade(cascade.liver, cascade.tumour,
+                            replace(cascade.settings, tta=tta, tta_uncertain_above=None))
             arrays[f"probability_tta{int(tta)}"] = stage.tumour_probability(hu[roi.slices],
                                                                             spacing)
         arrays |= {"roi_start": np.asarray(roi.start), "roi_stop": np.asarray(roi.stop),
@@ -133,7 +135,7 @@ def case_scores(path: Path, grid: list[CascadeSettings], cascade: Cascade) -> li
             start = np.asarray(data["roi_start"])
             box = cascade.tumour_box(data["liver"], spacing)
             inner = box.slices
-            probability = data[f"probability_tta{int(settings.tta)}"][inner]
+            probability = _probability(data, settings)[inner]
             found = cascade.lesions(probability, data["hu"][inner], data["liver"][inner],
                                     spacing)
             where = BoundingBox(tuple(start + box.start), tuple(start + box.stop))
@@ -143,6 +145,19 @@ def case_scores(path: Path, grid: list[CascadeSettings], cascade: Cascade) -> li
                      "reference_ml": reference_ml,
                      "found_ml": float(tumour.sum() * data["voxel_ml"])})
     return rows
+
+
+def _probability(data: dict, settings: CascadeSettings) -> np.ndarray:
+    """The cached tumour probability the rule sees: without test-time augmentation, with
+    it, or with it only on the slices whose first pass exceeds ``tta_uncertain_above``
+    (as ``Stage.probability`` does; here on the box's grid, in uint8)."""
+    if not settings.tta:
+        return data["probability_tta0"]
+    if settings.tta_uncertain_above is None:
+        return data["probability_tta1"]
+    first = data["probability_tta0"]
+    unsure = first.reshape(len(first), -1).max(axis=1) > 255 * settings.tta_uncertain_above
+    return np.where(unsure[:, None, None], data["probability_tta1"], first)
 
 
 def pooled(per_case: list[dict]) -> dict:
@@ -222,7 +237,7 @@ def found_lesions(path: Path, settings: CascadeSettings) -> list[dict]:
     spacing = tuple(data["spacing"])
     cascade = Cascade(None, None, settings)
     box = cascade.tumour_box(data["liver"], spacing)
-    probability = data[f"probability_tta{int(settings.tta)}"][box.slices]
+    probability = _probability(data, settings)[box.slices]
     hu, liver = data["hu"][box.slices], data["liver"][box.slices]
     tumour = cascade.lesions(probability, hu, liver, spacing)
     start = np.asarray(data["roi_start"]) + box.start

@@ -9,7 +9,7 @@ from livseg.infer import Cascade, CascadeSettings
 from livseg.io import Volume
 from livseg.metrics.overlap import Confusion, overlap_scores
 
-from .threshold_stages import LIVER_HU, TUMOUR_HU, block_volume, threshold_stage
+from .threshold_stages import BACKGROUND_HU, LIVER_HU, TUMOUR_HU, block_volume, threshold_stage
 
 #: The cascade's geometry alone: every voxel above the threshold stage's 0.5 is tumour (no
 #: lesion rule, no growth over the resampled edges)
@@ -115,6 +115,25 @@ def test_tta_flips_only_as_the_network_was_trained(recipe, passes):
     with_tta = stage.probability(slices, batch_size=4, tta=True)
     assert len(calls) == passes
     np.testing.assert_allclose(with_tta, stage.probability(slices, tta=False), atol=1e-6)
+
+
+def test_the_flipped_pass_runs_only_on_slices_the_first_pass_is_unsure_of():
+    """``tta_above``: a slice whose first pass stays at or below it everywhere (background
+    only: about 0.007) keeps that pass; the others (a "tumour" at 60 HU in them) get the
+    left-right flip as well, and only they are given to the network again."""
+    stage = threshold_stage("tumour")
+    calls = []
+    forward = stage.runner.logits
+    stage.runner.logits = lambda batch: calls.append(batch.copy()) or forward(batch)
+    slices = np.full((4, 16, 20), BACKGROUND_HU, np.float32)
+    slices[2:, 4:9, 3:12] = TUMOUR_HU
+    selective = stage.probability(slices, batch_size=4, tta=True, tta_above=0.05)
+    assert [len(c) for c in calls] == [4, 2]
+    np.testing.assert_array_equal(calls[1], calls[0][2:, ..., ::-1])  # slices 2, 3 flipped
+    np.testing.assert_allclose(selective, stage.probability(slices, tta=True), atol=1e-6)
+    calls.clear()
+    stage.probability(slices, batch_size=4, tta=True, tta_above=None)
+    assert [len(c) for c in calls] == [4, 4]
 
 
 @pytest.fixture(scope="module")

@@ -144,10 +144,13 @@ class Stage:
     def probability(self, slices_hu: np.ndarray, *, slice_mm: float | None = None,
                     batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None,
-                    rows: slice | None = None) -> np.ndarray:
+                    rows: slice | None = None, tta_above: float | None = None
+                    ) -> np.ndarray:
         """(Z, H, W) consecutive HU slices, ``slice_mm`` apart -> (Z, H, W) float32
         probability of the stage's foreground; with ``rows``, of those slices only (the
-        others are there as their 2.5D neighbours, and the network does not run on them)."""
+        others are there as their 2.5D neighbours, and the network does not run on them).
+        With ``tta`` and ``tta_above``, the flipped passes run only on the slices whose
+        first pass exceeds ``tta_above`` somewhere; the others keep their first pass."""
         images = hu_window(slices_hu, *self.window)
         context = self.context(len(images), slice_mm)
         wanted = np.arange(len(images))[slice(None) if rows is None else rows]
@@ -156,19 +159,33 @@ class Stage:
             batch = wanted[first:first + batch_size]
             stack = context.stack(images, batch)
             out[first:first + len(batch)] = self._forward(
-                np.ascontiguousarray(stack, np.float32), tta)
+                np.ascontiguousarray(stack, np.float32), tta, tta_above)
             if progress:
                 progress(len(batch))
         return out
 
-    def _forward(self, batch: np.ndarray, tta: bool) -> np.ndarray:
-        flips = self.tta_flips if tta else ((),)
-        total = np.zeros((len(batch), *batch.shape[-2:]), np.float32)
+    def _forward(self, batch: np.ndarray, tta: bool, tta_above: float | None = None
+                 ) -> np.ndarray:
+        first = self._foreground(batch, ())
+        flips = [axes for axes in self.tta_flips if axes] if tta else []
+        if not flips:
+            return first
+        unsure = (np.flatnonzero(first.reshape(len(first), -1).max(axis=1) > tta_above)
+                  if tta_above is not None else np.arange(len(first)))
+        if not len(unsure):
+            return first
+        total = first[unsure]
         for axes in flips:
-            logits = self.runner.logits(np.flip(batch, axes) if axes else batch)
-            foreground = sigmoid(logits[:, 1] - logits[:, 0])  # softmax of two classes
-            total += np.flip(foreground, axes) if axes else foreground
-        return total / len(flips)
+            total += self._foreground(batch[unsure], axes)
+        first[unsure] = total / (len(flips) + 1)
+        return first
+
+    def _foreground(self, batch: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """The network's foreground probability of ``batch`` seen flipped along ``axes``
+        (and flipped back)."""
+        logits = self.runner.logits(np.flip(batch, axes) if axes else batch)
+        foreground = sigmoid(logits[:, 1] - logits[:, 0])  # softmax of two classes
+        return np.flip(foreground, axes) if axes else foreground
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -7,7 +7,8 @@
 // multiple. Liver stage on every slice at 256x256, its probabilities averaged across slices
 // over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
 // liver's box plus roi_margin_mm at the pixel size its JSON gives, averaged with its left-right flip
-// when it was trained with flips; a 2.5D tumour stage gets its neighbouring slices as the
+// when it was trained with flips (on the slices whose first pass exceeds
+// tta_uncertain_above somewhere, as the server does); a 2.5D tumour stage gets its neighbouring slices as the
 // server gives them. The tumour stage's box reaches roi_z_margin_mm beyond the liver's first
 // and last slice; the server's lesion rules follow (lesions.js). Simpler than the server's
 // cascade: no cheap pass, no orientation check, no hole filling.
@@ -211,7 +212,11 @@
       const reach = step ? Math.ceil(((k - 1) / 2) * step / sz) : (k - 1) / 2;
       for (let z = z0; z <= z1; z++) {
         cropped.fill(0);
+        // the flipped pass only where the first exceeds tta_uncertain_above somewhere
+        let passes = 0, firstMax = 0;
         for (const flip of flips) {
+          const above = SETTINGS.tta_uncertain_above;
+          if (flip && above !== null && !(firstMax > above)) break;
           const input = new Float32Array(k * ph * pw);
           for (let j = 0; j < k; j++) {
             const offset = j - (k - 1) / 2;
@@ -224,10 +229,14 @@
           foreground(logits, 0, ph, pw, p);
           for (let r = 0; r < th; r++) {
             for (let c = 0; c < tw; c++) {
-              cropped[r * tw + c] += p[r * pw + (flip ? tw - 1 - c : c)] / flips.length;
+              const value = p[r * pw + (flip ? tw - 1 - c : c)];
+              cropped[r * tw + c] += value;
+              if (!flip) firstMax = Math.max(firstMax, value);
             }
           }
+          passes++;
         }
+        for (let i = 0; i < th * tw; i++) cropped[i] /= passes;
         for (const key of planes.keys()) if (key < 2 * (z - reach - 1)) planes.delete(key);
         resize(cropped, th, tw, h, w, up, 0);
         for (let r = 0; r < h; r++) {
