@@ -347,8 +347,9 @@ class Cascade:
         if stage.pixel_mm:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
         scaled = np.empty(roi_hu.shape, np.uint8)
-        for start, stop, probability in self._in_batches(stage, roi_hu, shape, "tumour",
-                                                         progress, spacing_zyx[0]):
+        for start, stop, probability in self._in_batches(
+                stage, roi_hu, shape, "tumour", progress, spacing_zyx[0],
+                tta_above=self.settings.tta_uncertain_above):
             back = resize_in_plane(probability, roi_hu.shape[1:], is_label=False)
             scaled[start:stop] = np.rint(np.clip(back, 0, 1) * 255)
         return scaled
@@ -404,12 +405,13 @@ class Cascade:
         return uncrop(kept, box, tumour.shape, False)
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
-                    progress=None, slice_mm: float | None = None):
+                    progress=None, slice_mm: float | None = None,
+                    tta_above: float | None = None):
         """(start, stop, probability of slices start:stop at ``size``) batch by batch; a
         2.5D stage also gets the slices its inputs reach beyond each batch's first and last
-        (``slice_mm`` apart; None: the slices are not consecutive and stand alone)."""
+        (``slice_mm`` apart; None: the slices are not consecutive and stand alone);
+        ``tta_above`` as in ``Stage.probability``."""
         batch, reach = self.settings.batch_size, stage.context_reach(slice_mm)
-        tta_above = self.settings.tta_uncertain_above if stage is self.tumour else None
         for start in range(0, len(hu), batch):
             low, high = max(0, start - reach), min(len(hu), start + batch + reach)
             block = resize_in_plane(hu[low:high], size, is_label=False)

@@ -7,6 +7,7 @@ Both masks empty: every distance is 0. Exactly one mask empty: distances are und
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,4 +85,4 @@ def _spread(points: np.ndarray, most: int | None) -> np.ndarray:
     ``most`` of them; all of them when ``most`` is None."""
     if most is None or len(points) <= most:
         return points
-    return points[::-(-len(points) // most)]
+    return points[::math.ceil(len(points) / most)]
