@@ -28,15 +28,18 @@ def _write(tmp_path, **document) -> Path:
 def test_masks_hold_out_the_validation_patients_of_every_source(tmp_path):
     split = read_split(_write(tmp_path, train=["lits4"], validation=["lits0"],
                               folds=[["lits0"], ["lits4"]]))
-    ids = np.array(["lits0", "lits0", "lits4", "10000", "10004", "10099", "phantom1"])
+    ids = np.array(["lits0", "lits0", "lits4", "10000", "10004", "10099", "phantom1",
+                    "lits0~synth0", "lits4~synth0"])
     train, validation = split.masks(ids)
-    assert validation.tolist() == [True, True, False, False, False, False, False]
-    # 10000 is a lits_slices_256 slice of patient lits0: in neither set
-    assert train.tolist() == [False, False, True, False, True, True, True]
+    assert validation.tolist() == [True, True, False, False, False, False, False, False, False]
+    # 10000 is a lits_slices_256 slice of patient lits0, lits0~synth0 a synthetic copy of
+    # lits0: in neither set
+    assert train.tolist() == [False, False, True, False, True, True, True, False, True]
     train, validation = split.masks(ids, fold=1)
-    assert validation.tolist() == [False, False, True, False, False, False, False]
-    assert train.tolist() == [True, True, False, True, False, True, True]
+    assert validation.tolist() == [False, False, True, False, False, False, False, False, False]
+    assert train.tolist() == [True, True, False, True, False, True, True, True, False]
     assert patient_of("10007") == "lits7" and patient_of("lits7") == "lits7"
+    assert patient_of("lits7~synth1") == "lits7" and patient_of("10007~synth0") == "lits7"
 
 
 def test_bad_splits_are_refused(tmp_path):

@@ -53,7 +53,9 @@ class Split:
 
 def patient_of(volume_id: str) -> str:
     """The patient of a volume id: ``100NN`` (a lits_slices_256 slice of LiTS volume NN) is
-    ``litsNN``; other ids are their own patient."""
+    ``litsNN``; ``<id>~<variant>`` (a synthetic copy of a volume) is ``<id>``'s patient;
+    other ids are their own patient."""
+    volume_id = volume_id.partition("~")[0]
     match = re.fullmatch(r"100(\d\d)", volume_id)
     return f"lits{int(match[1])}" if match else volume_id
 

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from livseg.errors import LivsegInputError
 from livseg.train.augment import (
@@ -129,25 +130,100 @@ def test_real_slices_are_read_in_canonical_orientation():
 
 
 def test_synthetic_tumours_are_inside_the_liver_and_darker_or_brighter():
-    from livseg.train.synthetic_tumours import insert_tumours
+    from livseg.train.synthetic_tumours import TumourRecipe, insert_tumours
 
     rng = np.random.default_rng(3)
+    one = TumourRecipe(max_tumours=1)  # one tumour a slice: darker or brighter, not mixed
     yy, xx = np.indices((128, 128))
     liver = (yy - 64) ** 2 / 50 ** 2 + (xx - 60) ** 2 / 40 ** 2 <= 1
     hu = np.where(liver, 110.0, 20.0) + rng.normal(0, 5, liver.shape)
-    darker = 0
-    for _ in range(10):
-        out, tumour = insert_tumours(hu, liver, 1.5, rng)
+    darker, tries = 0, 30
+    for _ in range(tries):
+        out, tumour = insert_tumours(hu, liver, 1.5, rng, one)
         assert tumour.any() and not (tumour & ~liver).any()
-        assert abs(np.median(out[tumour]) - 110) >= 10  # clearly not liver-like
+        # not liver-like: the faintest recipe contrast is 15 HU, less the edge's blur
+        assert abs(np.median(out[tumour]) - 110) >= 5
         assert np.allclose(out[~liver], hu[~liver])  # nothing painted outside the liver
         assert not np.allclose(out[tumour], hu[tumour])  # the tumour was painted
         darker += int(np.median(out[tumour]) < 110)
-    assert 0 < darker < 10  # both hypo- and hyperdense tumours occur
+    assert 0.5 * tries < darker < tries  # mostly hypodense, some hyperdense
     tiny = np.zeros_like(liver)
     tiny[60:63, 60:63] = True  # too small to hold a tumour away from its edge
     out, tumour = insert_tumours(hu, tiny, 1.5, rng)
     assert not tumour.any() and np.array_equal(out, hu.astype(np.float32))
+
+
+def _ellipsoid_liver(shape=(40, 96, 96), spacing=(2.5, 1.2, 1.2)):
+    zz, yy, xx = np.indices(shape) * np.array(spacing)[:, None, None, None]
+    centre = np.array(shape) * np.array(spacing) / 2
+    return ((zz - centre[0]) / 40) ** 2 + ((yy - centre[1]) / 50) ** 2 \
+        + ((xx - centre[2]) / 45) ** 2 <= 1
+
+
+def test_synthetic_tumours_in_a_volume_are_3d_inside_the_liver_and_away_from_real_ones():
+    from livseg.train.synthetic_tumours import TumourRecipe, insert_tumours
+
+    spacing = (2.5, 1.2, 1.2)
+    liver = _ellipsoid_liver(spacing=spacing)
+    rng = np.random.default_rng(5)
+    hu = np.where(liver, 110.0, 20.0) + rng.normal(0, 5, liver.shape)
+    real = np.zeros_like(liver)
+    real[18:22, 40:50, 40:50] = True  # a labelled tumour the copies must keep clear of
+    avoid = np.zeros_like(liver)
+    avoid[14:26, 30:60, 30:60] = True
+    recipe = TumourRecipe(radius_mm=(8.0, 20.0))
+    slices_spanned = []
+    for _ in range(6):
+        out, tumour = insert_tumours(hu, liver, spacing, rng, recipe, avoid=avoid)
+        assert tumour.any() and not (tumour & ~liver).any() and not (tumour & avoid).any()
+        assert np.allclose(out[~liver], hu[~liver])  # nothing painted outside the liver
+        assert abs(np.median(out[tumour]) - 110) >= 10
+        slices_spanned.append(int(tumour.any(axis=(1, 2)).sum()))
+    # an ellipsoid 8-20 mm in radius at 2.5 mm slices spans several slices, not one
+    assert min(slices_spanned) >= 3
+
+
+def test_a_synthetic_tumour_with_a_rim_is_darkest_in_its_core():
+    from livseg.train.synthetic_tumours import TumourRecipe, insert_tumours
+
+    liver = np.zeros((160, 160), bool)
+    liver[10:150, 10:150] = True
+    hu = np.full(liver.shape, 110.0)
+    recipe = TumourRecipe(radius_mm=(25.0, 25.0), max_tumours=1, hyperdense_probability=0.0,
+                          contrast_hu=(60.0, 60.0), texture_hu=(0.1, 0.1), rim_probability=1.0,
+                          rim_mm=(4.0, 4.0), rim_contrast=(0.2, 0.2), rim_min_radius_mm=10.0)
+    out, tumour = insert_tumours(hu, liver, 1.0, np.random.default_rng(0), recipe)
+    depth = ndimage.distance_transform_edt(tumour)
+    rim, core = tumour & (depth > 1.5) & (depth <= 3), depth > 8
+    assert core.any() and rim.any()
+    assert np.median(out[core]) < 60 and 85 < np.median(out[rim]) < 110
+
+
+def test_synthetic_copies_of_labelled_volumes_keep_the_real_tumours(tmp_path):
+    from livseg.io import write_volume
+    from livseg.phantom import make_phantom
+    from livseg.train.sources import read_volume_pairs, synthetic_tumour_volumes
+
+    phantom = make_phantom(shape=(24, 96, 96), spacing=(1.5, 1.5, 3.0), n_tumours=1, seed=2)
+    write_volume(phantom.ct, tmp_path / "volume-0.nii.gz")
+    write_volume(phantom.labels, tmp_path / "segmentation-0.nii.gz")
+    options = dict(stage="tumour", window=(0.0, 160.0), size=(96, 96), pixel_mm=1.5,
+                   z_margin_mm=10.0)
+    pairs = [("p0", tmp_path / "volume-0.nii.gz", tmp_path / "segmentation-0.nii.gz")]
+    real = read_volume_pairs(pairs, **options)
+    copies = synthetic_tumour_volumes(pairs, seed=0, **options)
+    assert set(copies.volume_ids.tolist()) == {"p0~synth0"}
+    assert np.array_equal(copies.slice_numbers, real.slice_numbers)
+    assert ((real.labels == 2) <= (copies.labels == 2)).all()  # real tumours kept as drawn
+    assert (copies.labels == 2).sum() > (real.labels == 2).sum()  # and new ones added
+    assert np.array_equal(copies.labels >= 1, real.labels >= 1)  # the liver is the same
+    again = synthetic_tumour_volumes(pairs, seed=0, **options)
+    assert np.array_equal(again.labels, copies.labels)  # seeded: the same copies each run
+    via_spec = load_data(f"synth:{tmp_path}", seed=0, **options)  # the LiTS layout's ids
+    assert set(via_spec.volume_ids.tolist()) == {"lits0~synth0"}
+    assert np.array_equal(via_spec.labels >= 1, real.labels >= 1)
+    with pytest.raises(LivsegInputError, match="tumour-stage"):
+        load_data(f"synth:{tmp_path}", stage="liver", window=(0, 160), size=(96, 96))
 
 
 @pytest.mark.slow

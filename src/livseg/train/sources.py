@@ -40,6 +40,8 @@ PIXEL_MAPPINGS = {"hu0-255": (0.0, 255.0)}
 SLICE_FOLDER_PIXEL_MM = 1.5
 #: Tumour-stage training copies of each liver slice of a folder (``synth:`` specs).
 SYNTHETIC_COPIES = 3
+#: Tumour-stage training copies of each labelled volume (``synth:`` of a volume layout).
+SYNTHETIC_VOLUME_COPIES = 1
 SLICE_NAME = re.compile(r"(?P<variant>.*?)_?(?P<volume>\d+)_(?P<slice>\d+)\.[A-Za-z]+$")
 #: Slice numbers of different variants of one volume (``flipped_``, ``mirrored_``) are
 #: kept apart by this offset, so that 2.5D neighbours never mix two variants.
@@ -216,16 +218,63 @@ def _fit(array: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarray:
 def read_volume_pairs(pairs: Iterable[tuple[str, Path, Path]], **options) -> SliceSet:
     """Slices of (volume id, CT file, label file) pairs; see :func:`volume_slices`."""
     sets = []
+    for volume_id, ct_path, ct, labels in _canonical_volumes(pairs):
+        part = volume_slices(ct.array, labels.array, ct.spacing_zyx, volume_id, **options)
+        sets += _named(part, ct_path)
+    return _joined(sets)
+
+
+def synthetic_tumour_volumes(pairs: Iterable[tuple[str, Path, Path]], *, seed: int,
+                             copies: int = SYNTHETIC_VOLUME_COPIES,
+                             avoid_mm: float = 10.0, **options) -> SliceSet:
+    """Tumour-stage slices of ``copies`` copies of each labelled volume, each with 1-3 more
+    tumours, synthetic and 3D (:data:`~livseg.train.synthetic_tumours.VOLUME_RECIPE`),
+    inserted at least ``avoid_mm`` from its labelled tumours (label 2 stays as drawn).
+
+    A copy's volume id is ``<id>~synth<copy>``: its own run of slices for the 2.5D context,
+    and the same patient as ``<id>`` for a split (:func:`livseg.splits.patient_of`), so a
+    held-out patient's copies are in neither side of the split.
+    """
+    import zlib
+
+    from livseg.train.synthetic_tumours import VOLUME_RECIPE, insert_tumours
+
+    sets = []
+    for volume_id, ct_path, ct, labels in _canonical_volumes(pairs):
+        real = labels.array == 2
+        avoid = (ndimage.distance_transform_edt(~real, sampling=ct.spacing_zyx) <= avoid_mm
+                 if real.any() else None)
+        for copy in range(copies):
+            rng = np.random.default_rng([seed, copy, zlib.crc32(volume_id.encode())])
+            hu, tumour = insert_tumours(ct.array, labels.array >= 1, ct.spacing_zyx, rng,
+                                        VOLUME_RECIPE, avoid=avoid)
+            label = np.where(tumour, 2, labels.array).astype(labels.array.dtype)
+            part = volume_slices(hu, label, ct.spacing_zyx, f"{volume_id}~synth{copy}",
+                                 **options)
+            sets += _named(part, f"synth:{ct_path}")
+    return _joined(sets)
+
+
+def _canonical_volumes(pairs: Iterable[tuple[str, Path, Path]]):
+    """(volume id, CT path, canonical CT, canonical label map) of each pair, checked to
+    share a grid."""
     for volume_id, ct_path, label_path in pairs:
         ct, _ = to_canonical(read_volume(ct_path))
         labels, _ = to_canonical(as_label_map(read_volume(label_path), label_path))
         if not labels.same_grid(ct, tolerance=1e-3):
             raise LivsegInputError(f"lies on another grid than {ct_path}", label_path)
-        part = volume_slices(ct.array, labels.array, ct.spacing_zyx, volume_id, **options)
-        if part is not None:
-            part.sources = [str(ct_path)]
-            sets.append(part)
-        log.info("read %s: %d slices", ct_path, 0 if part is None else len(part))
+        yield volume_id, ct_path, ct, labels
+
+
+def _named(part: SliceSet | None, source) -> list[SliceSet]:
+    log.info("read %s: %d slices", source, 0 if part is None else len(part))
+    if part is None:
+        return []
+    part.sources = [str(source)]
+    return [part]
+
+
+def _joined(sets: list[SliceSet]) -> SliceSet:
     if not sets:
         raise LivsegInputError("no usable slices (no liver labelled?)")
     return concatenate(sets)
@@ -279,11 +328,8 @@ def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm) ->
         count = int(spec.split(":")[1]) if ":" in spec else 6
         return phantom_set(count, seed=seed, **options)
     if spec.startswith("synth:"):
-        folder = Path(spec[len("synth:"):])
-        if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
-            raise LivsegInputError("is not a slice folder (images/ + masks/)", folder)
-        return synthetic_tumour_slices(folder, window=window, size=tuple(size),
-                                       pixel_mm=pixel_mm or SLICE_FOLDER_PIXEL_MM, seed=seed)
+        return _synthetic(Path(spec[len("synth:"):]), stage=stage, seed=seed, options=options,
+                          pixel_mm=pixel_mm)
     path = Path(spec)
     if not path.exists():
         raise LivsegInputError("does not exist", path)
@@ -294,12 +340,32 @@ def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm) ->
             raise LivsegInputError("holds liver-only slice masks; the tumour stage needs "
                                    "tumour labels", path)
         return rewindowed(read_slice_folder(path, size=tuple(size)), tuple(window))
-    if (path / "imagesTr").is_dir():
-        return read_volume_pairs(msd_pairs(path), **options)
-    if lits_pairs(path):
-        return read_volume_pairs(lits_pairs(path), **options)
-    single = single_pair(path)
-    if single is not None:
-        return read_volume_pairs([single], **options)
+    pairs = _volume_pairs(path)
+    if pairs:
+        return read_volume_pairs(pairs, **options)
     raise LivsegInputError("is not a known training data layout (slice folder, LiTS, MSD, "
                            "volume/segmentation pair, .npz cache or 'phantom')", path)
+
+
+def _volume_pairs(path: Path) -> list[tuple[str, Path, Path]]:
+    """The (volume id, CT, labels) pairs of a MSD, LiTS or single-pair folder; [] if none."""
+    if (path / "imagesTr").is_dir():
+        return list(msd_pairs(path))
+    if lits_pairs(path):
+        return list(lits_pairs(path))
+    single = single_pair(path)
+    return [single] if single is not None else []
+
+
+def _synthetic(folder: Path, *, stage, seed, options, pixel_mm) -> SliceSet:
+    """``synth:FOLDER``: a liver slice folder, or labelled volumes, with synthetic tumours."""
+    if stage != "tumour":
+        raise LivsegInputError("synthetic tumours ('synth:') are tumour-stage data", folder)
+    if (folder / "images").is_dir() and (folder / "masks").is_dir():
+        return synthetic_tumour_slices(folder, window=options["window"], size=options["size"],
+                                       pixel_mm=pixel_mm or SLICE_FOLDER_PIXEL_MM, seed=seed)
+    pairs = _volume_pairs(folder) if folder.is_dir() else []
+    if not pairs:
+        raise LivsegInputError("is neither a slice folder (images/ + masks/) nor labelled "
+                               "volumes", folder)
+    return synthetic_tumour_volumes(pairs, seed=seed, **options)
