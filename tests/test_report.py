@@ -104,3 +104,23 @@ def test_a_one_voxel_lesion_spans_one_pixel_not_zero_mm():
     labels = Volume(array, spacing=(0.7, 0.8, 2.0))
     lesion = build_report(labels, input_path="x", models=[], seconds={})["lesions"][0]
     assert lesion["longest_axial_diameter_mm"] == 0.7  # the smaller in-plane pixel side
+
+
+@pytest.mark.parametrize("direction", [(1, 0, 0, 0, 1, 0, 0, 0, 1),
+                                       (-1, 0, 0, 0, -1, 0, 0, 0, -1)])
+def test_the_lesion_map_marks_each_lesion_by_its_id_on_the_files_grid(direction):
+    from livseg.report import find_lesions
+
+    labels = _labels(direction)
+    lesions, lesion_map = find_lesions(labels)
+    assert lesion_map.shape == labels.shape and lesion_map.dtype == np.uint8
+    tumour = labels.array == 2
+    assert np.array_equal(lesion_map > 0, tumour)
+    voxel_ml = float(np.prod(labels.spacing)) / 1000
+    for lesion in lesions:  # each id's voxels are that lesion, on the file's own slices
+        ids = lesion_map == lesion["id"]
+        assert ids.sum() * voxel_ml == pytest.approx(lesion["volume_ml"], abs=1e-4)
+        z = np.flatnonzero(ids.any(axis=(1, 2)))
+        assert [int(z[0]), int(z[-1])] == lesion["slices"]
+    empty = labels.with_array(np.minimum(labels.array, 1))
+    assert find_lesions(empty)[0] == [] and not find_lesions(empty)[1].any()

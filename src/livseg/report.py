@@ -10,10 +10,10 @@ import numpy as np
 from scipy import ndimage
 
 from livseg._version import __version__
-from livseg.infer.lesions import lesion_contrast
+from livseg.infer.lesions import SHELL_MM, lesion_contrast
 from livseg.io.volume import Volume
 from livseg.metrics.lesion_size import longest_axial_diameter
-from livseg.preprocess import crop, from_canonical, mask_bbox, to_canonical
+from livseg.preprocess import from_canonical, mask_bbox, to_canonical
 
 REPORT_FORMAT = "livseg-report"
 
@@ -62,40 +62,46 @@ def _lesions(labels: Volume, ct: Volume | None = None,
 def find_lesions(labels: Volume, ct: Volume | None = None) -> tuple[list[dict], np.ndarray]:
     """Each lesion of ``labels`` (26-connected tumour components) measured as in the
     report, largest first, with its ``id`` (1, 2, ...); and the lesions' map on the input's
-    grid (int32: 0 none, else the id), for what follows a lesion further (``livseg compare``)."""
+    grid (0 none, else the id; the smallest unsigned type that holds the ids: uint8 up to
+    255 lesions), for what follows a lesion further (``livseg compare``).
+
+    Works on the tumours' box grown by the reach of the liver around them
+    (``SHELL_MM``): the same lesions and figures, and no array of the whole grid but the
+    map (on a 512x512x1000 CT an int32 map alone is 1 GB)."""
     canonical, reorientation = to_canonical(labels, copy=False)
-    hu = None if ct is None else to_canonical(ct, copy=False)[0].array
-    tumour = canonical.array == 2
-    box = mask_bbox(tumour, None, 1)  # labelling only the tumours' box: same lesions, faster
+    spacing = canonical.spacing_zyx
+    box = mask_bbox(canonical.array == 2, spacing, SHELL_MM[1] + max(spacing))
     if box is None:
-        return [], np.zeros(labels.shape, np.int32)
-    components, _ = ndimage.label(crop(tumour, box), structure=np.ones((3, 3, 3), bool))
+        return [], np.zeros(labels.shape, np.uint8)
+    region = canonical.array[box.slices]
+    components, count = ndimage.label(region == 2, structure=np.ones((3, 3, 3), bool))
+    hu = None if ct is None else to_canonical(ct, copy=False)[0].array[box.slices]
+    liver_only = None if hu is None else region == 1
+    axis, flipped = reorientation.axes[0], reorientation.flipped[0]
+    depth = canonical.array.shape[0]
     lesions = []
-    liver_only = None if hu is None else canonical.array == 1
-    axis, flipped, depth = reorientation.axes[0], reorientation.flipped[0], tumour.shape[0]
-    for index, region in enumerate(ndimage.find_objects(components), start=1):
-        mask = components[region] == index
-        voxels = np.argwhere(mask) + [s.start + o for s, o in zip(region, box.start,
-                                                                     strict=True)]
-        z_range = (int(voxels[:, 0].min()), int(voxels[:, 0].max()))
+    for index, where in enumerate(ndimage.find_objects(components), start=1):
+        mask = components[where] == index
+        voxels = np.argwhere(mask) + [s.start for s in where]  # in the box
+        z_range = (int(voxels[:, 0].min()) + box.start[0],
+                   int(voxels[:, 0].max()) + box.start[0])
         if flipped:
             z_range = (depth - 1 - z_range[1], depth - 1 - z_range[0])
         lesions.append({
             "component": index,
             "volume_ml": round(len(voxels) * canonical.voxel_volume_ml, 4),
-            "longest_axial_diameter_mm": round(longest_axial_diameter(
-                mask, canonical.spacing_zyx[1:]), 2),
-            "centroid_mm": [round(float(c), 2)
-                            for c in canonical.index_to_physical(voxels.mean(axis=0))],
+            "longest_axial_diameter_mm": round(longest_axial_diameter(mask, spacing[1:]), 2),
+            "centroid_mm": [round(float(c), 2) for c in canonical.index_to_physical(
+                voxels.mean(axis=0) + box.start)],
             "slices": list(z_range),
             "slice_axis": int(axis),
-        } | ({} if hu is None else _density(hu, liver_only, voxels, canonical.spacing_zyx)))
+        } | ({} if hu is None else _density(hu, liver_only, voxels, spacing)))
     lesions.sort(key=lambda lesion: (-lesion["volume_ml"], lesion["component"]))
-    renumber = np.zeros(len(lesions) + 1, np.int32)
+    renumber = np.zeros(count + 1, np.min_scalar_type(max(count, 1)))
     for number, lesion in enumerate(lesions, start=1):
         renumber[lesion.pop("component")] = number
         lesion["id"] = number
-    lesion_map = np.zeros(tumour.shape, np.int32)
+    lesion_map = np.zeros(canonical.array.shape, renumber.dtype)
     lesion_map[box.slices] = renumber[components]
     return ([{"id": lesion.pop("id"), **lesion} for lesion in lesions],
             from_canonical(lesion_map, labels, reorientation).array)

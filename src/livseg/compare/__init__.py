@@ -97,8 +97,9 @@ def _check_output(out_dir: Path, inputs: tuple[Path, Path], overwrite: bool) -> 
 
 def _tracks(first: Timepoint, second: Timepoint, registration: Registration,
             match_distance_mm: float) -> list[Track]:
-    lesion_map = second.lesion_map.astype(np.uint16 if len(second.lesions) < 2 ** 16
-                                          else np.int32)
+    lesion_map = second.lesion_map  # uint8 or uint16 (find_lesions), as SimpleITK takes it
+    if lesion_map.dtype.itemsize > 2:
+        lesion_map = lesion_map.astype(np.uint32)
     moved = registration.onto_baseline(second.ct.with_array(lesion_map), first.ct,
                                        is_label=True)
     centroids = np.array([lesion["centroid_mm"] for lesion in second.lesions],

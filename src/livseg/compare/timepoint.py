@@ -30,7 +30,7 @@ class Timepoint:
     ct: Volume
     labels: Volume  # 0/1/2 on the CT's grid
     lesions: list[dict]  # as in report.json, largest first, ids 1, 2, ...
-    lesion_map: np.ndarray  # int32 lesion ids on the CT's grid
+    lesion_map: np.ndarray  # lesion ids on the CT's grid (uint8, or wider for many lesions)
     segmented_into: Path | None  # the predict folder written for it, if it was segmented
 
     @property
