@@ -100,6 +100,17 @@ def test_fill_holes_equals_scipy_in_3d_then_per_slice(seed):
     assert not postprocess.fill_holes(np.zeros((3, 4, 5), bool)).any()
 
 
+def test_fill_holes_fills_a_closed_cavity_and_a_channel_open_at_the_top():
+    mask = np.zeros((20, 30, 30), bool)
+    mask[2:18, 5:25, 5:25] = True
+    mask[5:15, 10:20, 10:20] = False  # a cavity closed in 3D
+    mask[0:10, 14:16, 14:16] = False  # a channel from the top face into it
+    mask[12:14, 3:8, 6:9] = False  # a notch open to the side: not a hole
+    filled = postprocess.fill_holes(mask)
+    assert filled[5:15, 10:20, 10:20].all() and filled[2:10, 14:16, 14:16].all()
+    assert not filled[12:14, 5:8, 6:9].any() and not filled[:2].any()
+
+
 def test_component_labels_are_16_bit_when_they_fit_and_exact_when_not():
     structure = ndimage.generate_binary_structure(3, 1)
     few = np.zeros((2, 20, 20), bool)

@@ -38,12 +38,16 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
 
 def fill_holes(mask: np.ndarray) -> np.ndarray:
     """Holes filled in 3D, then in each axial slice (a vessel that opens at the top or
-    bottom of the liver is no 3D hole, but it is one in its slice)."""
-    in_3d = ndimage.generate_binary_structure(3, 1)
+    bottom of the liver is no 3D hole, but it is one in its slice).
+
+    One pass per slice gives both: each axial section of a 3D hole (background that
+    reaches no face of the array) is background enclosed in its slice, since a path in
+    the slice to the slice's edge would reach a face of the array. So the per-slice fill
+    already holds every 3D hole, and filling those first changes nothing (the test holds
+    it to scipy's 3D fill followed by the per-slice one); one labelling instead of two."""
     in_slice = np.zeros((3, 3, 3), bool)
     in_slice[1] = ndimage.generate_binary_structure(2, 1)
-    filled = _filled(mask, in_3d, (0, 1, 2))
-    return _filled(filled, in_slice, (1, 2))
+    return _filled(mask, in_slice, (1, 2))
 
 
 def _filled(mask: np.ndarray, structure: np.ndarray, open_axes: tuple[int, ...]) -> np.ndarray:
