@@ -193,18 +193,19 @@ class Cascade:
         for note in notes:
             log.warning("%s", note)
         tick("liver_postprocess")
-        labels = liver.astype(np.uint8)
         roi = self.tumour_box(liver, spacing)
+        labels = liver.view(np.uint8)  # the liver becomes the label map: no second grid
+        del liver
         if self.tumour is not None and roi is not None:
             # views of the box, not copies: a huge volume's box is most of it
             probability = self.tumour_probability(hu[roi.slices], spacing, progress)
             self.tumour.release()
             tick("tumour_stage")
-            tumour = self.lesions(probability, hu[roi.slices], liver[roi.slices], spacing)
+            roi_liver = labels[roi.slices] == 1
+            tumour = self.lesions(probability, hu[roi.slices], roi_liver, spacing)
             del probability
-            labels[roi.slices] = postprocess.label_map(liver[roi.slices], tumour)
+            labels[roi.slices] = postprocess.label_map(roi_liver, tumour)
             tick("tumour_postprocess")
-        del liver
         labels = from_canonical(labels, volume, reorientation)
         models = [s.info() for s in (self.liver, self.tumour) if s is not None]
         return CascadeResult(labels, models, seconds, roi, notes)
