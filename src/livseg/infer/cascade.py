@@ -318,7 +318,8 @@ class Cascade:
                                                              "liver", progress, slice_mm):
                 small[first:last] = probability
         if smoothing > 1:
-            small = ndimage.uniform_filter1d(small, smoothing, axis=0, mode="nearest")
+            # in place (scipy filters each line through a buffer): no second float32 stack
+            ndimage.uniform_filter1d(small, smoothing, axis=0, mode="nearest", output=small)
         for first in range(0, stop - start, settings.batch_size):
             block = small[first:first + settings.batch_size]
             mask[start + first:start + first + len(block)] = resize_in_plane(
