@@ -111,14 +111,20 @@ def test_fill_holes_fills_a_closed_cavity_and_a_channel_open_at_the_top():
     assert not filled[12:14, 5:8, 6:9].any() and not filled[:2].any()
 
 
-def test_component_labels_are_16_bit_when_they_fit_and_exact_when_not():
+def test_component_labels_are_as_narrow_as_they_can_be_and_exact():
     structure = ndimage.generate_binary_structure(3, 1)
     few = np.zeros((2, 20, 20), bool)
     few[:, ::4, ::4] = True
     labels, count = postprocess.component_labels(few, structure)
-    assert labels.dtype == np.uint16 and count == 25
+    assert labels.dtype == np.uint8 and count == 25
+    reference, _ = ndimage.label(few, structure)
+    assert np.array_equal(labels, reference)
+    some = np.zeros((2, 80, 80), bool)
+    some[:, ::4, ::4] = True  # 400 components: past 8 bits
+    labels, count = postprocess.component_labels(some, structure)
+    assert labels.dtype == np.uint16 and count == 400 and labels.max() == 400
     many = np.zeros((1, 600, 600), bool)
-    many[:, ::2, ::2] = True  # 90,000 single-voxel components
+    many[:, ::2, ::2] = True  # 90,000 single-voxel components: past 16 bits
     labels, count = postprocess.component_labels(many, structure)
     assert count == 90_000 and labels.max() == 90_000
 
