@@ -90,7 +90,14 @@ def liver_warnings(raw_liver: np.ndarray, liver: np.ndarray,
                         f"{LIVER_ML[0]:g}-{LIVER_ML[1]:g} ml of an adult liver: check the "
                         "segmentation (is the whole liver in the CT? is it in HU?)")
     step = 2  # the pieces' sizes on every second voxel: ample for 100 ml
-    labels, count = ndimage.label(raw_liver[::step, ::step, ::step])
+    box = mask_bbox(raw_liver)
+    if box is None:
+        return warnings
+    # the raw liver's box only, from an even corner: the voxels every second one of the
+    # whole grid would sample
+    sampled = raw_liver[tuple(slice(start - start % step, stop, step)
+                              for start, stop in zip(box.start, box.stop, strict=True))]
+    labels, count = ndimage.label(sampled)
     if count > 1:
         sizes = np.sort(np.bincount(labels.ravel())[1:])[::-1] * voxel_ml * step**3
         large = int(np.sum(sizes[1:] >= LARGE_PIECE_ML))
