@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from livseg._version import __version__
 from livseg.infer.lesions import SHELL_MM, lesion_contrast
+from livseg.infer.postprocess import component_labels
 from livseg.io.volume import Volume
 from livseg.metrics.lesion_size import longest_axial_diameter
 from livseg.preprocess import from_canonical, mask_bbox, to_canonical
@@ -74,7 +75,7 @@ def find_lesions(labels: Volume, ct: Volume | None = None) -> tuple[list[dict], 
     if box is None:
         return [], np.zeros(labels.shape, np.uint8)
     region = canonical.array[box.slices]
-    components, count = ndimage.label(region == 2, structure=np.ones((3, 3, 3), bool))
+    components, count = component_labels(region == 2, np.ones((3, 3, 3), bool))
     hu = None if ct is None else to_canonical(ct, copy=False)[0].array[box.slices]
     liver_only = None if hu is None else region == 1
     axis, flipped = reorientation.axes[0], reorientation.flipped[0]

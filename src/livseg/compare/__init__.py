@@ -97,10 +97,8 @@ def _check_output(out_dir: Path, inputs: tuple[Path, Path], overwrite: bool) -> 
 
 def _tracks(first: Timepoint, second: Timepoint, registration: Registration,
             match_distance_mm: float) -> list[Track]:
-    lesion_map = second.lesion_map  # uint8 or uint16 (find_lesions), as SimpleITK takes it
-    if lesion_map.dtype.itemsize > 2:
-        lesion_map = lesion_map.astype(np.uint32)
-    moved = registration.onto_baseline(second.ct.with_array(lesion_map), first.ct,
+    # find_lesions' map is unsigned and as narrow as its ids allow: SimpleITK takes it as it is
+    moved = registration.onto_baseline(second.ct.with_array(second.lesion_map), first.ct,
                                        is_label=True)
     centroids = np.array([lesion["centroid_mm"] for lesion in second.lesions],
                          float).reshape(-1, 3)

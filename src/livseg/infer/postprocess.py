@@ -82,11 +82,10 @@ def clean_liver(liver: np.ndarray) -> np.ndarray:
         return np.zeros(liver.shape, bool)
     organ = largest_component(liver[box.slices])  # a view: no copy of a huge mask
     inner = mask_bbox(organ, None, 1)
-    solid = fill_holes(organ[inner.slices])  # a view again; filled into the output directly
+    solid = fill_holes(organ[inner.slices])  # a view again
     del organ
     out = np.zeros(liver.shape, bool)
-    out[tuple(slice(outer.start + part.start, outer.start + part.stop)
-              for outer, part in zip(box.slices, inner.slices, strict=True))] = solid
+    out[box.slices][inner.slices] = solid  # views of views: written into ``out`` itself
     return out
 
 
