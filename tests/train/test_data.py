@@ -224,6 +224,8 @@ def test_synthetic_copies_of_labelled_volumes_keep_the_real_tumours(tmp_path):
     assert np.array_equal(via_spec.labels >= 1, real.labels >= 1)
     with pytest.raises(LivsegInputError, match="tumour-stage"):
         load_data(f"synth:{tmp_path}", stage="liver", window=(0, 160), size=(96, 96))
+    with pytest.raises(LivsegInputError, match="neither a slice folder"):
+        load_data(f"synth:{tmp_path / 'absent'}", seed=0, **options)
 
 
 @pytest.mark.slow
