@@ -74,3 +74,32 @@ def test_cached_rules_score_as_the_cross_validated_benchmark(tmp_path, capsys, m
     listed = [line for line in capsys.readouterr().out.splitlines()
               if line.startswith("lits") and line.count("|") == 8]
     assert len(listed) == sum(r["n_predicted"] for r in rows.values())
+
+
+def test_misses_says_why_each_reference_lesion_was_not_found_at_iou_half(tmp_path):
+    """Five reference lesions, each missed (or not) in a known way: found whole, found a
+    third of, two joined by one found lesion, one found in two pieces, one not touched."""
+    truth = np.zeros((20, 60, 60), bool)
+    found = np.zeros(truth.shape, bool)
+    truth[2:6, 5:15, 5:15] = found[2:6, 5:15, 5:15] = True  # found
+    truth[2:8, 30:45, 5:20] = True
+    found[2:4, 30:45, 5:20] = True  # a third of it: too small
+    truth[10:14, 5:12, 5:12] = truth[10:14, 5:12, 14:21] = True
+    found[10:14, 5:12, 5:21] = True  # one lesion over both: merged
+    truth[10:16, 30:50, 30:50] = True
+    found[10:16, 30:50, 30:38] = found[10:16, 30:50, 42:50] = True  # two pieces: split
+    truth[16:19, 40:46, 5:11] = True  # not touched
+    probability = np.where(found, 255, 0).astype(np.uint8)
+    liver = np.ones(truth.shape, bool)
+    np.savez(tmp_path / "lits1.npz", truth=truth, spacing=np.array([2.0, 1.0, 1.0]),
+             fold=np.asarray(0), voxel_ml=np.asarray(0.002), roi_start=np.zeros(3, int),
+             roi_stop=np.array(truth.shape), hu=np.full(truth.shape, 50, np.int16),
+             liver=liver, probability_tta0=probability, probability_tta1=probability)
+    tool = _tool()
+    settings = CascadeSettings(tta=False, tumour_threshold=0.5, grow_threshold=None,
+                               min_lesion_probability=0.0, max_lesion_contrast_hu=None,
+                               min_lesion_mm3=1.0)
+    rows = tool.lesion_misses(tmp_path / "lits1.npz", settings)
+    by_size = sorted((round(r["ml"] / 0.002), r["why"]) for r in rows)
+    assert by_size == [(108, "not touched"), (196, "merged"), (196, "merged"), (400, "found"),
+                       (1350, "too small"), (2400, "split")]

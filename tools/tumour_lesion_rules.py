@@ -9,6 +9,7 @@ Two steps, so that the networks run once and every rule is scored on the same ou
   python tools/tumour_lesion_rules.py search CACHE [--grid KEY=V1,V2 ...] [--json OUT]
   python tools/tumour_lesion_rules.py lesions CACHE [--grid KEY=V ...] [--json OUT]
   python tools/tumour_lesion_rules.py shortfall CACHE
+  python tools/tumour_lesion_rules.py misses CACHE [--grid KEY=V ...]
 
 ``cache`` runs each volume as ``livseg predict`` does (canonical orientation, the liver
 stage, its clean-up) and keeps, per volume, the liver, the reference and the tumour
@@ -20,7 +21,9 @@ one rule finds, with its HU, spread, contrast and whether it touches a reference
 (to measure whether a rule such as "water-like and homogeneous" separates the false ones).
 ``shortfall`` measures where the stage under-segments: the share of reference tumour
 voxels above each probability, by depth inside the lesion (its rim or its core) and by
-lesion size. Never run it on a test case.
+lesion size. ``misses`` says, for each reference lesion one rule does not find at IoU > 0.5,
+why: not touched, drawn too small or too large, split into pieces, or merged with another
+lesion. Never run it on a test case.
 """
 from __future__ import annotations
 
@@ -79,8 +82,8 @@ def cache_case(cascade: Cascade, case, fold: int | None, out: Path) -> None:
         for tta in (False, True):
             stage = Cascade(cascade.liver, cascade.tumour,
                             replace(cascade.settings, tta=tta, tta_uncertain_above=None))
-            arrays[f"probability_tta{int(tta)}"] = stage.tumour_probability(hu[roi.slices],
-                                                                            spacing)
+            arrays[f"probability_tta{int(tta)}"] = stage.tumour_probability(
+                hu[roi.slices], spacing, roi_liver=liver[roi.slices])
         arrays |= {"roi_start": np.asarray(roi.start), "roi_stop": np.asarray(roi.stop),
                    "hu": hu[roi.slices].astype(np.int16), "liver": liver[roi.slices]}
     np.savez_compressed(out / f"{case.name}.npz", **arrays)
@@ -321,6 +324,69 @@ def shortfall(args: argparse.Namespace) -> None:
                 f"{v / max(row[0], 1):.3f}" for v in row[1:]))
 
 
+def lesion_misses(path: Path, settings: CascadeSettings) -> list[dict]:
+    """Each reference lesion of one cached volume against what ``settings`` finds: its best
+    IoU, the volume found of it, and how many found lesions touch it and it shares."""
+    from livseg.metrics.lesions import label_lesions, overlap_matrix
+
+    data = dict(np.load(path))
+    truth = data["truth"]
+    tumour = np.zeros(truth.shape, bool)
+    if "liver" in data:
+        spacing = tuple(data["spacing"])
+        cascade = Cascade(None, None, settings)
+        box = cascade.tumour_box(data["liver"], spacing)
+        found = cascade.lesions(_probability(data, settings)[box.slices],
+                                data["hu"][box.slices], data["liver"][box.slices], spacing)
+        start = np.asarray(data["roi_start"]) + box.start
+        tumour[tuple(slice(a, a + n) for a, n in zip(start, found.shape, strict=True))] = found
+    reference, n_reference = label_lesions(truth)
+    predicted, n_predicted = label_lesions(tumour)
+    matrix = overlap_matrix(reference, n_reference, predicted, n_predicted)
+    ref_sizes, pred_sizes = matrix.sum(axis=1)[1:], matrix.sum(axis=0)[1:]
+    rows = []
+    for r in range(n_reference):
+        shared = matrix[r + 1, 1:]
+        union = ref_sizes[r] + pred_sizes - shared
+        iou = np.where(shared > 0, shared / np.maximum(union, 1), 0.0)
+        touching = np.flatnonzero(shared)
+        best = int(np.argmax(iou)) if touching.size else None
+        if best is None:
+            why = "not touched"
+        elif iou[best] > 0.5:
+            why = "found"
+        elif (matrix[1:, best + 1] > 0).sum() > 1:
+            why = "merged"
+        elif touching.size > 1:
+            why = "split"
+        else:
+            why = "too small" if pred_sizes[best] < ref_sizes[r] else "too large"
+        rows.append({"case": path.stem, "ml": float(ref_sizes[r] * data["voxel_ml"]),
+                     "best_iou": float(iou[best]) if best is not None else 0.0,
+                     "found_of_it": float(shared.sum() / ref_sizes[r]),
+                     "found_ml": float(pred_sizes[best] * data["voxel_ml"])
+                     if best is not None else 0.0,
+                     "pieces": int(touching.size), "why": why})
+    return rows
+
+
+def misses(args: argparse.Namespace) -> None:
+    grid = rules(parse_grid(args.grid))
+    if len(grid) != 1:
+        raise SystemExit("misses: give one rule (--grid KEY=V for each setting to change)")
+    rows = [row for path in sorted(Path(args.cache).glob("*.npz"))
+            for row in lesion_misses(path, grid[0])]
+    print("case | reference ml | best IoU | share of it found | best match ml | pieces | why")
+    for r in sorted(rows, key=lambda r: (r["why"], r["ml"])):
+        print(f"{r['case']} | {r['ml']:.2f} | {r['best_iou']:.2f} | {r['found_of_it']:.2f} | "
+              f"{r['found_ml']:.2f} | {r['pieces']} | {r['why']}")
+    reasons = sorted({r["why"] for r in rows})
+    print("why | lesions | of them >= 1 ml")
+    for why in reasons:
+        some = [r for r in rows if r["why"] == why]
+        print(f"{why} | {len(some)} | {sum(r['ml'] >= 1 for r in some)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     steps = parser.add_subparsers(dest="step", required=True)
@@ -343,8 +409,12 @@ def main() -> None:
     third.add_argument("--grid", action="append", default=[], metavar="KEY=V")
     fourth = steps.add_parser("shortfall")
     fourth.add_argument("cache")
+    fifth = steps.add_parser("misses")
+    fifth.add_argument("cache")
+    fifth.add_argument("--grid", action="append", default=[], metavar="KEY=V")
     args = parser.parse_args()
-    {"cache": cache, "search": search, "lesions": lesions, "shortfall": shortfall}[args.step](args)
+    {"cache": cache, "search": search, "lesions": lesions, "shortfall": shortfall,
+     "misses": misses}[args.step](args)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ def main(checkpoint: str, cases: list[str]) -> None:
         for tta in (False, True):
             cascade = Cascade(stage, stage, CascadeSettings(tta=tta))
             found = cascade.tumour_probability(crop(ct.array.astype(np.float32), box),
-                                               ct.spacing_zyx, None) > 127.5
+                                               ct.spacing_zyx, None, crop(liver, box)) > 127.5
             tumour = clean_tumours(uncrop(found, box, liver.shape, False), liver,
                                    ct.spacing_zyx)
             result = evaluate_case(label_map(liver, tumour), reference.array,

@@ -152,7 +152,7 @@ def calibration_slices(stage: Stage, spec: str | None = None, seed: int = 0) -> 
         raise LivsegInputError(f"the {stage.name} checkpoint records no training data; give "
                                "--calibration DATA")
     data = load_data(spec, stage=stage.name, window=stage.window, size=stage.size, seed=seed,
-                     pixel_mm=stage.pixel_mm)
+                     pixel_mm=stage.pixel_mm, liver_anchor_hu=stage.liver_anchor_hu)
     rows = np.random.default_rng(seed).permutation(len(data))[:CALIBRATION_SLICES + CHECK_SLICES]
     return np.ascontiguousarray(
         data.context(stage.in_channels, stage.context_mm).stack(data.images, rows), np.float32)

@@ -217,6 +217,27 @@ def test_the_network_runs_once_per_slice_and_not_on_the_neighbours_it_is_given(b
     assert _dice(probability > 127, shifted) > 0.97
 
 
+def test_a_liver_anchored_tumour_stage_finds_the_same_tumour_in_a_brighter_phase():
+    """The whole abdomen 40 HU brighter (another contrast phase): a stage anchored to the
+    liver's median HU sees the same slices and answers the same; one that is not misses
+    the tumour, now above its 100 HU."""
+    _, expected = block_volume(direction=DIRECTIONS["identity"])
+    hu = np.where(expected == 2, TUMOUR_HU, np.where(expected == 1, LIVER_HU, -100.0))
+    liver, spacing = expected >= 1, (2.5, 1.0, 1.0)
+    settings = CascadeSettings(tta=False)
+    anchored = threshold_stage("tumour", liver_anchor_hu=LIVER_HU)
+    cascade = Cascade(anchored, anchored, settings)
+    first = cascade.tumour_probability(hu.astype(np.float32), spacing, roi_liver=liver)
+    brighter = cascade.tumour_probability((hu + 60).astype(np.float32), spacing,
+                                          roi_liver=liver)
+    np.testing.assert_array_equal(first, brighter)
+    assert _dice(first > 127, expected == 2) > 0.97
+    plain = Cascade(threshold_stage("tumour"), threshold_stage("tumour"), settings)
+    assert (plain.tumour_probability((hu + 60).astype(np.float32), spacing) > 127).sum() == 0
+    with pytest.raises(ValueError, match="anchored to the liver's HU"):
+        cascade.tumour_probability(hu.astype(np.float32), spacing)
+
+
 def test_liver_smoothing_is_a_distance_in_mm_whatever_the_slice_spacing():
     from livseg.infer.cascade import smoothing_slices
 

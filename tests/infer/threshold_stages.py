@@ -33,14 +33,18 @@ class Threshold(nn.Module):
 
 
 def threshold_stage(stage: str, pixel_mm: float | None = None, in_channels: int = 1,
-                    context_mm: float | None = None, channel: int | None = None) -> Stage:
+                    context_mm: float | None = None, channel: int | None = None,
+                    liver_anchor_hu: float | None = None) -> Stage:
     """A threshold "network"; 2.5D with ``in_channels`` slices ``context_mm`` apart, looking
-    at input slice ``channel`` only (None: the middle one)."""
+    at input slice ``channel`` only (None: the middle one); with ``liver_anchor_hu``, it
+    expects the liver's median HU there."""
     low, high = (25.0, 1e4) if stage == "liver" else (25.0, 100.0)
     description = {"stage": stage, "livseg_version": "test", "architecture": {"name": "threshold"},
                    "input": {"window_hu": [0.0, 255.0], "size": [64, 64],
                              "in_channels": in_channels, "pixel_mm": pixel_mm,
-                             "context_mm": context_mm},
+                             "context_mm": context_mm,
+                             **({} if liver_anchor_hu is None
+                                else {"liver_anchor_hu": liver_anchor_hu})},
                    "validation": {"dice": None},
                    # trained as the shipped stages were: the liver stage without flips
                    # (so test-time augmentation leaves it alone), the tumour stage with them

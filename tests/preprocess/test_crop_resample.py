@@ -8,6 +8,7 @@ from livseg.preprocess import (
     crop,
     hu_from_window,
     hu_window,
+    liver_hu_offset,
     mask_bbox,
     resample_to_grid,
     resample_to_spacing,
@@ -24,6 +25,19 @@ def test_hu_window_clips_scales_and_inverts():
     np.testing.assert_allclose(hu_from_window(scaled, -100, 200), np.clip(hu, -100, 200))
     with pytest.raises(ValueError):
         hu_window(hu, 10, 10)
+
+
+def test_liver_hu_offset_puts_the_livers_median_at_the_anchor():
+    rng = np.random.default_rng(0)
+    hu = rng.normal(-500, 50, (300, 20, 20)).astype(np.float32)
+    liver = np.zeros(hu.shape, bool)
+    liver[40:260, 5:15, 5:15] = True  # 220 slices: sampled, not all read
+    hu[liver] = rng.normal(70, 10, liver.sum())
+    hu[100:110, 5:10, 5:10] = 20  # a dark tumour inside the liver moves the median little
+    offset = liver_hu_offset(hu, liver, 100.0)
+    assert offset == pytest.approx(100 - np.median(hu[liver]), abs=1.0)
+    assert liver_hu_offset(hu + 40, liver, 100.0) == pytest.approx(offset - 40, abs=1e-3)
+    assert liver_hu_offset(hu, np.zeros(hu.shape, bool), 100.0) == 0.0
 
 
 def test_bbox_margin_is_in_millimetres_per_axis():

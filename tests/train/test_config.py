@@ -46,6 +46,12 @@ def test_intensity_augmentation_ranges_are_checked(tmp_path):
             TrainConfig(**bad)
 
 
+def test_the_liver_anchor_is_a_tumour_stage_setting():
+    assert TrainConfig(stage="tumour", liver_anchor_hu=100.0).liver_anchor_hu == 100.0
+    with pytest.raises(LivsegInputError, match="liver_anchor_hu is a tumour-stage setting"):
+        TrainConfig(stage="liver", liver_anchor_hu=100.0)
+
+
 def test_elastic_deformation_size_is_checked():
     assert TrainConfig(elastic=0.03).elastic == 0.03
     for bad_elastic in (-0.01, 0.5):

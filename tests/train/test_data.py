@@ -267,6 +267,37 @@ def test_tumour_stage_slices_reach_z_margin_beyond_the_liver():
     assert (wide.labels[:10] == 0).all() and (wide.labels[-5:] == 0).all()
 
 
+def test_an_anchored_tumour_stage_sees_a_brighter_liver_as_the_same_slices(tmp_path):
+    """Contrast phases move the whole liver in HU: anchored at its median, the slices of a
+    CT and of the same CT 40 HU brighter are the same; unanchored they differ."""
+    labels = np.zeros((12, 40, 40), np.uint8)
+    labels[2:10, 8:32, 8:32] = 1
+    labels[4:7, 15:22, 15:22] = 2
+    hu = np.select([labels == 2, labels == 1], [40.0, 90.0], -20.0).astype(np.float32)
+    options = {"stage": "tumour", "window": (-100, 250), "size": (48, 48),
+               "liver_anchor_hu": 120.0}
+    plain = volume_slices(hu, labels, (2.0, 1.0, 1.0), "v", **options)
+    bright = volume_slices(hu + 40, labels, (2.0, 1.0, 1.0), "v", **options)
+    np.testing.assert_allclose(plain.images.astype(np.float32),
+                               bright.images.astype(np.float32), atol=2e-3)
+    assert plain.window == bright.window == (-100.0, 250.0)
+    liver_pixels = plain.images[(plain.labels == 1)].astype(np.float32)
+    assert np.allclose(liver_pixels, (120 + 100) / 350, atol=2e-3)  # the liver at 120 HU
+    options.pop("liver_anchor_hu")
+    unanchored = volume_slices(hu + 40, labels, (2.0, 1.0, 1.0), "v", **options)
+    assert not np.allclose(plain.images.astype(np.float32),
+                           unanchored.images.astype(np.float32), atol=2e-3)
+
+
+def test_an_anchored_tumour_stage_refuses_slices_without_their_volume(tmp_path):
+    folder = tmp_path / "slices"
+    (folder / "images").mkdir(parents=True)
+    (folder / "masks").mkdir()
+    with pytest.raises(LivsegInputError, match="holds no labelled volumes; a liver-anchored"):
+        load_data(f"synth:{folder}", stage="tumour", window=(0, 160), size=(64, 64),
+                  liver_anchor_hu=100.0)
+
+
 def test_augmentation_moves_image_and_labels_together():
     generator = torch.Generator().manual_seed(0)
     labels = torch.zeros(6, 48, 48, dtype=torch.long)

@@ -31,6 +31,7 @@ from livseg.io.volume import Volume
 from livseg.preprocess import (
     BoundingBox,
     from_canonical,
+    liver_hu_offset,
     mask_bbox,
     resize_in_plane,
     shape_at_pixel_size,
@@ -198,10 +199,10 @@ class Cascade:
         del liver
         if self.tumour is not None and roi is not None:
             # views of the box, not copies: a huge volume's box is most of it
-            probability = self.tumour_probability(hu[roi.slices], spacing, progress)
+            roi_liver = labels[roi.slices] == 1
+            probability = self.tumour_probability(hu[roi.slices], spacing, progress, roi_liver)
             self.tumour.release()
             tick("tumour_stage")
-            roi_liver = labels[roi.slices] == 1
             tumour = self.lesions(probability, hu[roi.slices], roi_liver, spacing)
             del probability
             labels[roi.slices] = postprocess.label_map(roi_liver, tumour)
@@ -340,18 +341,25 @@ class Cascade:
                 progress("liver", min(first + batch, len(rows)) / len(rows))
         return out
 
-    def tumour_probability(self, roi_hu: np.ndarray, spacing_zyx, progress=None
-                           ) -> np.ndarray:
+    def tumour_probability(self, roi_hu: np.ndarray, spacing_zyx, progress=None,
+                           roi_liver: np.ndarray | None = None) -> np.ndarray:
         """Tumour stage on the liver's box, at the stage's pixel size and back, batch by
-        batch (never the whole box in float32): its probability as uint8 (255 = 1)."""
+        batch (never the whole box in float32): its probability as uint8 (255 = 1). A stage
+        anchored to the liver's brightness needs the box's liver, ``roi_liver``."""
         stage = self.tumour
+        offset = 0.0
+        if stage.liver_anchor_hu is not None:
+            if roi_liver is None:
+                raise ValueError("this tumour stage is anchored to the liver's HU: give "
+                                 "roi_liver")
+            offset = liver_hu_offset(roi_hu, roi_liver, stage.liver_anchor_hu)
         shape = roi_hu.shape[1:]
         if stage.pixel_mm:
             shape = shape_at_pixel_size(shape, spacing_zyx[1:], stage.pixel_mm)
         scaled = np.empty(roi_hu.shape, np.uint8)
         for start, stop, probability in self._in_batches(
                 stage, roi_hu, shape, "tumour", progress, spacing_zyx[0],
-                tta_above=self.settings.tta_uncertain_above):
+                tta_above=self.settings.tta_uncertain_above, hu_offset=offset):
             back = resize_in_plane(probability, roi_hu.shape[1:], is_label=False)
             scaled[start:stop] = np.rint(np.clip(back, 0, 1) * 255)
         return scaled
@@ -408,11 +416,11 @@ class Cascade:
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
                     progress=None, slice_mm: float | None = None,
-                    tta_above: float | None = None):
+                    tta_above: float | None = None, hu_offset: float = 0.0):
         """(start, stop, probability of slices start:stop at ``size``) batch by batch; a
         2.5D stage also gets the slices its inputs reach beyond each batch's first and last
         (``slice_mm`` apart; None: the slices are not consecutive and stand alone);
-        ``tta_above`` as in ``Stage.probability``."""
+        ``tta_above`` and ``hu_offset`` as in ``Stage.probability``."""
         batch, reach = self.settings.batch_size, stage.context_reach(slice_mm)
         for start in range(0, len(hu), batch):
             low, high = max(0, start - reach), min(len(hu), start + batch + reach)
@@ -422,6 +430,6 @@ class Cascade:
             yield start, stop, stage.probability(block, slice_mm=slice_mm, batch_size=batch,
                                                  tta=self.settings.tta,
                                                  rows=slice(start - low, stop - low),
-                                                 tta_above=tta_above)
+                                                 tta_above=tta_above, hu_offset=hu_offset)
             if progress:
                 progress(step, stop / len(hu))

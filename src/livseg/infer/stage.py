@@ -90,6 +90,11 @@ class Stage:
         return tuple(self.description["input"]["window_hu"])  # type: ignore[return-value]
 
     @property
+    def liver_anchor_hu(self) -> float | None:
+        """Where the stage expects the liver's median HU (None: HU taken as they are)."""
+        return self.description["input"].get("liver_anchor_hu")
+
+    @property
     def size(self) -> tuple[int, int]:
         return tuple(self.description["input"]["size"])  # type: ignore[return-value]
 
@@ -144,14 +149,15 @@ class Stage:
     def probability(self, slices_hu: np.ndarray, *, slice_mm: float | None = None,
                     batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None,
-                    rows: slice | None = None, tta_above: float | None = None
-                    ) -> np.ndarray:
+                    rows: slice | None = None, tta_above: float | None = None,
+                    hu_offset: float = 0.0) -> np.ndarray:
         """(Z, H, W) consecutive HU slices, ``slice_mm`` apart -> (Z, H, W) float32
         probability of the stage's foreground; with ``rows``, of those slices only (the
         others are there as their 2.5D neighbours, and the network does not run on them).
         With ``tta`` and ``tta_above``, the flipped passes run only on the slices whose
-        first pass exceeds ``tta_above`` somewhere; the others keep their first pass."""
-        images = hu_window(slices_hu, *self.window)
+        first pass exceeds ``tta_above`` somewhere; the others keep their first pass.
+        ``hu_offset`` is added to the HU before the window (by moving the window instead)."""
+        images = hu_window(slices_hu, *(w - hu_offset for w in self.window))
         context = self.context(len(images), slice_mm)
         wanted = np.arange(len(images))[slice(None) if rows is None else rows]
         out = np.empty((len(wanted), *slices_hu.shape[1:]), np.float32)

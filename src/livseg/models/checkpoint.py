@@ -31,7 +31,7 @@ STAGE_LABELS = {"liver": {0: "background", 1: "liver"},
 
 def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
              training: dict, validation: dict, pixel_mm: float | None = None,
-             context_mm: float | None = None) -> dict:
+             context_mm: float | None = None, liver_anchor_hu: float | None = None) -> dict:
     return {
         "format": FORMAT, "format_version": FORMAT_VERSION, "livseg_version": __version__,
         "stage": stage,
@@ -39,7 +39,10 @@ def describe(model: nn.Module, *, stage: str, window, size, in_channels: int,
         "input": {"window_hu": list(window), "size": list(size), "in_channels": in_channels,
                   "orientation": "canonical axial (LPS), array (z, y, x)",
                   "scaling": "clip HU to window_hu, then (hu - low) / (high - low)",
-                  "pixel_mm": pixel_mm, "context_mm": context_mm},
+                  "pixel_mm": pixel_mm, "context_mm": context_mm,
+                  **({"liver_anchor_hu": liver_anchor_hu,
+                      "anchoring": "hu + (liver_anchor_hu - median HU of the liver) before "
+                                   "the window"} if liver_anchor_hu is not None else {})},
         "labels": {str(k): v for k, v in STAGE_LABELS[stage].items()},
         "training": training,
         "validation": validation,

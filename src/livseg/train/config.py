@@ -35,6 +35,9 @@ class TrainConfig:
     # the in-plane margin, 10 mm); set it to the cascade's roi_z_margin_mm, so that the
     # slices past the liver's ends, which the stage sees at inference, are trained on too
     z_margin_mm: float | None = None
+    # tumour stage: each volume's HU shifted so that its liver's median lies here before the
+    # window (the cascade does the same with the liver it found); None: HU as they are
+    liver_anchor_hu: float | None = None
     oversample: float = 2.0  # sampling weight of slices holding the foreground class
     class_weights: tuple[float, float] = (1.0, 1.0)
     dice_weight: float = 1.0
@@ -73,6 +76,9 @@ class TrainConfig:
                                    "[0, 1)")
         if not 0 <= self.elastic <= 0.1:
             raise LivsegInputError("elastic must be in [0, 0.1] (a fraction of the slice)")
+        if self.liver_anchor_hu is not None and self.stage != "tumour":
+            raise LivsegInputError("liver_anchor_hu is a tumour-stage setting (the liver "
+                                   "stage finds the liver it would need)")
         if self.fold is not None and self.split is None:
             raise LivsegInputError("fold needs a split file (split) that defines the folds")
         if not 0 <= self.validation_fraction < 1:

@@ -145,7 +145,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
     state = read_checkpoint(run_dir / "last.pt") if resume else None
     data = load_data(config.data, stage=config.stage, window=config.window, size=config.size,
                      seed=config.seed, pixel_mm=config.pixel_mm,
-                     z_margin_mm=config.z_margin_mm)
+                     z_margin_mm=config.z_margin_mm, liver_anchor_hu=config.liver_anchor_hu)
     if config.stage == "tumour" and not data.has_tumour_labels:
         raise LivsegInputError(f"{config.data} has liver masks only; the tumour stage needs "
                                "tumour labels (label 2)")
@@ -243,7 +243,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
                 description = describe(model, stage=config.stage, window=data.window,
                                        size=config.size, in_channels=config.in_channels,
                                        pixel_mm=config.pixel_mm,
-                                       context_mm=config.context_mm, training=training_info,
+                                       context_mm=config.context_mm,
+                                       liver_anchor_hu=config.liver_anchor_hu,
+                                       training=training_info,
                                        validation={**val_scores, "epoch": epoch}
                                        if has_validation else {"epoch": epoch})
                 save_checkpoint(run_dir / "last.pt", description, model, {
@@ -265,7 +267,7 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
             save_checkpoint(run_dir / "interrupted.pt", describe(
                 model, stage=config.stage, window=data.window, size=config.size,
                 in_channels=config.in_channels, pixel_mm=config.pixel_mm,
-                context_mm=config.context_mm,
+                context_mm=config.context_mm, liver_anchor_hu=config.liver_anchor_hu,
                 training={**training_info, "interrupted_after_epoch": completed},
                 validation={}), model)
             log.warning("interrupted: the current weights are in interrupted.pt; --resume "

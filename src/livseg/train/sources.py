@@ -23,6 +23,7 @@ from livseg.preprocess import (
     crop,
     hu_from_window,
     hu_window,
+    liver_hu_offset,
     mask_bbox,
     resize_in_plane,
     shape_at_pixel_size,
@@ -121,7 +122,8 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
                   volume_id: str, *, stage: str, window: tuple[float, float],
                   size: tuple[int, int], empty_every: int = 4, margin_mm: float = 10.0,
                   pixel_mm: float | None = None, near_liver_mm: float = 10.0,
-                  z_margin_mm: float | None = None) -> SliceSet | None:
+                  z_margin_mm: float | None = None,
+                  liver_anchor_hu: float | None = None) -> SliceSet | None:
     """Slices of one canonical volume for a stage.
 
     Liver stage: whole slices resized to ``size``; every slice with liver, every slice
@@ -129,9 +131,12 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
     needs at the liver's ends) and every ``empty_every``-th slice further away. Tumour
     stage: the liver's bounding box (plus ``margin_mm`` in-plane and ``z_margin_mm``, by
     default ``margin_mm``, across slices) resampled in-plane to ``pixel_mm`` (kept native
-    when None), centre-padded or cropped to ``size``.
+    when None), centre-padded or cropped to ``size``; with ``liver_anchor_hu``, its HU shifted
+    so that the labelled liver's median lies there (:func:`liver_hu_offset`).
     """
-    liver = labels >= 1
+    liver, scale = labels >= 1, tuple(window)  # the set's window: what [0, 1] means
+    if stage == "tumour" and liver_anchor_hu is not None:
+        window = tuple(w - liver_hu_offset(hu, liver, liver_anchor_hu) for w in window)
     if stage == "tumour":
         z_margin = margin_mm if z_margin_mm is None else z_margin_mm
         box = mask_bbox(liver, spacing_zyx, (z_margin, margin_mm, margin_mm))
@@ -154,7 +159,7 @@ def volume_slices(hu: np.ndarray, labels: np.ndarray, spacing_zyx: tuple[float, 
     if not keep.any():
         return None
     return SliceSet(hu_window(hu[keep], *window).astype(np.float16), labels[keep],
-                    np.full(int(keep.sum()), volume_id), slice_numbers[keep], window,
+                    np.full(int(keep.sum()), volume_id), slice_numbers[keep], scale,
                     slice_mm=slice_numbers[keep] * float(spacing_zyx[0]))
 
 
@@ -281,7 +286,8 @@ def _joined(sets: list[SliceSet]) -> SliceSet:
 
 
 def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
-                pixel_mm: float | None = None, z_margin_mm: float | None = None) -> SliceSet:
+                pixel_mm: float | None = None, z_margin_mm: float | None = None,
+                liver_anchor_hu: float | None = None) -> SliceSet:
     from livseg.phantom import make_phantom
 
     sets = []
@@ -290,7 +296,8 @@ def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
                                seed=seed + number)
         part = volume_slices(phantom.ct.array, phantom.labels.array, phantom.ct.spacing_zyx,
                              f"phantom{seed + number}", stage=stage, window=window, size=size,
-                             pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
+                             pixel_mm=pixel_mm, z_margin_mm=z_margin_mm,
+                             liver_anchor_hu=liver_anchor_hu)
         if part is not None:
             part.sources = [f"phantom(seed={seed + number})"]
             sets.append(part)
@@ -298,7 +305,8 @@ def phantom_set(count: int, *, stage: str, window, size, seed: int = 0,
 
 
 def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
-              pixel_mm: float | None = None, z_margin_mm: float | None = None) -> SliceSet:
+              pixel_mm: float | None = None, z_margin_mm: float | None = None,
+              liver_anchor_hu: float | None = None) -> SliceSet:
     """A SliceSet from one ``--data`` spec; several specs are joined with ``+``.
 
     Specs: ``phantom`` or ``phantom:N``; a slice folder (``images/``+``masks/``); a LiTS
@@ -307,7 +315,8 @@ def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
     ``synth:FOLDER``, a liver slice folder with synthetic tumours (tumour stage). ``SPEC*N``
     repeats a source N times (to weigh a small real set against a large synthetic one).
     ``pixel_mm`` is the tumour stage's in-plane pixel size, ``z_margin_mm`` how far its
-    volumes' slices reach beyond the liver's ends (see :func:`volume_slices`).
+    volumes' slices reach beyond the liver's ends, ``liver_anchor_hu`` where it puts each
+    volume's liver (see :func:`volume_slices`; labelled volumes only).
     """
     parts = []
     for part in spec.split("+"):
@@ -315,18 +324,25 @@ def load_data(spec: str, *, stage: str, window, size, seed: int = 0,
         if repeat and not (repeat.isdigit() and int(repeat) >= 1):
             raise LivsegInputError(f"'*{repeat}' in --data must be a repeat count like *3")
         loaded = _load_one(part, stage=stage, window=window, size=size, seed=seed,
-                           pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
+                           pixel_mm=pixel_mm, z_margin_mm=z_margin_mm,
+                           liver_anchor_hu=liver_anchor_hu)
         parts += [loaded] * int(repeat or 1)
     return parts[0] if len(parts) == 1 else concatenate(parts)
 
 
-def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm) -> SliceSet:
+def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm,
+              liver_anchor_hu=None) -> SliceSet:
     options = {"stage": stage, "window": tuple(window), "size": tuple(size)}
     if stage == "tumour":
-        options.update(pixel_mm=pixel_mm, z_margin_mm=z_margin_mm)
+        options.update(pixel_mm=pixel_mm, z_margin_mm=z_margin_mm,
+                       liver_anchor_hu=liver_anchor_hu)
     if spec == "phantom" or spec.startswith("phantom:"):
         count = int(spec.split(":")[1]) if ":" in spec else 6
         return phantom_set(count, seed=seed, **options)
+    if liver_anchor_hu is not None and stage == "tumour" and not _is_volumes(spec):
+        raise LivsegInputError("holds no labelled volumes; a liver-anchored tumour stage "
+                               "(liver_anchor_hu) needs each volume's liver to place it",
+                               spec)
     if spec.startswith("synth:"):
         return _synthetic(Path(spec[len("synth:"):]), stage=stage, seed=seed, options=options,
                           pixel_mm=pixel_mm)
@@ -345,6 +361,17 @@ def _load_one(spec: str, *, stage, window, size, seed, pixel_mm, z_margin_mm) ->
         return read_volume_pairs(pairs, **options)
     raise LivsegInputError("is not a known training data layout (slice folder, LiTS, MSD, "
                            "volume/segmentation pair, .npz cache or 'phantom')", path)
+
+
+def _is_volumes(spec: str) -> bool:
+    """Whether a ``--data`` spec reads labelled volumes (phantoms included; a missing path
+    is reported as missing where it is read)."""
+    if spec == "phantom" or spec.startswith("phantom:"):
+        return True
+    path = Path(spec[len("synth:"):] if spec.startswith("synth:") else spec)
+    if not path.exists():
+        return True
+    return path.is_dir() and not (path / "images").is_dir() and bool(_volume_pairs(path))
 
 
 def _volume_pairs(path: Path) -> list[tuple[str, Path, Path]]:
