@@ -4,8 +4,8 @@
 // the canonical orientation (patient's right on the image's left, anterior at the top), HU
 // clipped to the window and scaled to [0, 1], resized with bilinear interpolation at pixel
 // centres (as livseg.preprocess.resize_in_plane), padded by edge replication to the size
-// multiple. Liver stage on every slice at the size its JSON gives, its probabilities averaged across slices
-// over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
+// multiple. Liver stage on every slice at the size its JSON gives, its probabilities
+// averaged across slices over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
 // liver's box plus roi_margin_mm at the pixel size its JSON gives, averaged with its left-right flip
 // when it was trained with flips (on the slices whose first pass exceeds
 // tta_uncertain_above somewhere, as the server does); a 2.5D tumour stage gets its neighbouring slices as the
