@@ -40,6 +40,7 @@ from livseg.errors import LivsegInputError
 from livseg.infer import Cascade, CascadeSettings
 from livseg.infer.anatomy_check import body_frame
 from livseg.infer.postprocess import clean_liver
+from livseg.infer.stage import CANVAS_MODES
 from livseg.io import read_volume
 from livseg.metrics.lesions import LesionCounts, lesion_counts
 from livseg.metrics.overlap import Confusion, dice
@@ -98,6 +99,8 @@ def cache(args: argparse.Namespace) -> None:
     for fold in folds:
         tumour = args.folds.format(fold=fold) if args.folds else args.tumour
         cascade = Cascade.shipped(liver_path=args.liver, tumour_path=tumour)
+        if args.tumour_canvas:
+            cascade.settings = replace(cascade.settings, tumour_canvas=args.tumour_canvas)
         for case in split_cases(split, Path(args.folder), fold=fold):
             if not (out / f"{case.name}.npz").exists():
                 cache_case(cascade, case, fold, out)
@@ -398,6 +401,9 @@ def main() -> None:
     first.add_argument("--only-folds", help="with --folds: these folds only, e.g. 0,1")
     first.add_argument("--tumour")
     first.add_argument("--liver")
+    first.add_argument("--tumour-canvas", choices=CANVAS_MODES,
+                       help="which tumour passes see the box centred on the training size "
+                            "(CascadeSettings.tumour_canvas; default: the cascade's)")
     second = steps.add_parser("search")
     second.add_argument("cache")
     second.add_argument("--json")

@@ -1,6 +1,8 @@
 """The cascade on volumes whose answer is known: geometry, ROI, resizing and clean-up."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -293,3 +295,42 @@ def test_a_lesion_grown_away_from_the_liver_is_handled_as_the_settings_say(rule,
 def test_an_unknown_rule_for_lesions_grown_away_from_the_liver_is_refused():
     with pytest.raises(LivsegInputError, match="grown_away_from_liver"):
         CascadeSettings(grown_away_from_liver="shrink")
+
+
+@pytest.mark.parametrize("canvas, sizes", [
+    ("none", ["box", "box flipped"]), ("all", ["canvas", "canvas flipped"]),
+    ("flipped", ["box", "canvas flipped"]),
+    ("both", ["box", "canvas", "box flipped", "canvas flipped"])])
+def test_the_tumour_canvas_centres_the_box_on_the_training_size_and_crops_back(canvas, sizes):
+    """``tumour_canvas`` says which passes see the box centred on the network's training
+    size (64x64 here), the surround at the window's low end; every pass's answer comes back
+    on the box itself, voxel for voxel where the "network" looks at each pixel alone."""
+    _, expected = block_volume(direction=DIRECTIONS["identity"])
+    hu = np.where(expected == 2, TUMOUR_HU, np.where(expected == 1, LIVER_HU, -100.0))
+    hu = hu.astype(np.float32)
+    stage = threshold_stage("tumour")
+    seen = []
+    logits = stage.runner.logits
+    stage.runner.logits = lambda batch: seen.append(batch.copy()) or logits(batch)
+    settings = CascadeSettings(batch_size=len(hu), tta_uncertain_above=None)
+    box_alone = Cascade(stage, stage, settings).tumour_probability(hu, (2.5, 1.0, 1.0))
+    seen.clear()
+    placed = Cascade(stage, stage, replace(settings, tumour_canvas=canvas))
+    probability = placed.tumour_probability(hu, (2.5, 1.0, 1.0))
+    shapes = {"box": hu.shape[1:], "canvas": (64, 64)}
+    assert [b.shape[-2:] for b in seen] == [shapes[size.split()[0]] for size in sizes]
+    np.testing.assert_array_equal(probability, box_alone)
+    for batch, size in zip(seen, sizes, strict=True):
+        if not size.startswith("canvas"):
+            continue
+        rows, cols = (64 - hu.shape[1]) // 2, (64 - hu.shape[2]) // 2  # 11 and 13
+        first = (np.flip(batch, -1) if size.endswith("flipped") else batch)[:, 0].copy()
+        np.testing.assert_allclose(first[:, rows:rows + hu.shape[1], cols:cols + hu.shape[2]],
+                                   np.clip(hu / 255.0, 0, 1), atol=1e-6)
+        first[:, rows:rows + hu.shape[1], cols:cols + hu.shape[2]] = 0
+        assert not first.any()  # 0 HU, the window's low end
+
+
+def test_an_unknown_tumour_canvas_is_refused():
+    with pytest.raises(LivsegInputError, match="tumour_canvas must be one of"):
+        CascadeSettings(tumour_canvas="sometimes")

@@ -5,6 +5,7 @@ import pytest
 
 from livseg.io import Volume
 from livseg.preprocess import (
+    centre_pad,
     crop,
     hu_from_window,
     hu_window,
@@ -71,6 +72,17 @@ def test_uncrop_inverts_crop():
     assert np.all(back[outside] == -7)
     stacked = uncrop(np.stack([cropped, cropped]), box, array.shape)
     assert stacked.shape == (2, *array.shape)
+
+
+def test_centre_pad_centres_the_slices_and_crop_inverts_it():
+    array = np.arange(3 * 5 * 8, dtype=np.float32).reshape(3, 5, 8)
+    padded, box = centre_pad(array, (10, 6), fill=-1)
+    assert padded.shape == (3, 10, 8)  # an axis longer than the canvas stays whole
+    assert box.start == (2, 0) and box.stop == (7, 8)  # 5 rows: 2 above, 3 below
+    np.testing.assert_array_equal(crop(padded, box), array)
+    assert np.all(padded[:, :2] == -1) and np.all(padded[:, 7:] == -1)
+    same, whole = centre_pad(array, (5, 8))
+    assert same is array and whole.shape == (5, 8)
 
 
 def test_resize_in_plane_labels_round_trip_exactly_on_integer_factors():

@@ -26,7 +26,7 @@ from livseg.infer.anatomy_check import (
 )
 from livseg.infer.lesions import SHELL_MM
 from livseg.infer.runners import choose_backend
-from livseg.infer.stage import Stage
+from livseg.infer.stage import CANVAS_MODES, Stage
 from livseg.io.volume import Volume
 from livseg.preprocess import (
     BoundingBox,
@@ -94,8 +94,16 @@ class CascadeSettings:
     # chosen by the masks' agreement with running every slice (docs/speed.md)
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
     liver_step_mm: float = 2.0  # then the full stage runs on slices at most this far apart
+    # where the tumour stage's passes see its box (Stage.probability): "none", every pass
+    # the box alone; "all", centred on a canvas of the network's training size, as in
+    # training; "flipped", the first pass alone and the flipped one on the canvas (two
+    # placements as well as two flips); "both", each flip both ways (twice the passes)
+    tumour_canvas: str = "none"
 
     def __post_init__(self) -> None:
+        if self.tumour_canvas not in CANVAS_MODES:
+            raise LivsegInputError(f"tumour_canvas must be one of {', '.join(CANVAS_MODES)}, "
+                                   f"not {self.tumour_canvas!r}")
         if self.grown_away_from_liver not in GROWN_AWAY_CHOICES:
             raise LivsegInputError(f"grown_away_from_liver must be one of "
                                    f"{', '.join(GROWN_AWAY_CHOICES)}, not "
@@ -359,7 +367,8 @@ class Cascade:
         scaled = np.empty(roi_hu.shape, np.uint8)
         for start, stop, probability in self._in_batches(
                 stage, roi_hu, shape, "tumour", progress, spacing_zyx[0],
-                tta_above=self.settings.tta_uncertain_above, hu_offset=offset):
+                tta_above=self.settings.tta_uncertain_above, hu_offset=offset,
+                canvas=self.settings.tumour_canvas):
             back = resize_in_plane(probability, roi_hu.shape[1:], is_label=False)
             scaled[start:stop] = np.rint(np.clip(back, 0, 1) * 255)
         return scaled
@@ -416,11 +425,12 @@ class Cascade:
 
     def _in_batches(self, stage: Stage, hu: np.ndarray, size: tuple[int, int], step: str,
                     progress=None, slice_mm: float | None = None,
-                    tta_above: float | None = None, hu_offset: float = 0.0):
+                    tta_above: float | None = None, hu_offset: float = 0.0,
+                    canvas: str = "none"):
         """(start, stop, probability of slices start:stop at ``size``) batch by batch; a
         2.5D stage also gets the slices its inputs reach beyond each batch's first and last
         (``slice_mm`` apart; None: the slices are not consecutive and stand alone);
-        ``tta_above`` and ``hu_offset`` as in ``Stage.probability``."""
+        ``tta_above``, ``hu_offset`` and ``canvas`` as in ``Stage.probability``."""
         batch, reach = self.settings.batch_size, stage.context_reach(slice_mm)
         for start in range(0, len(hu), batch):
             low, high = max(0, start - reach), min(len(hu), start + batch + reach)
@@ -430,6 +440,7 @@ class Cascade:
             yield start, stop, stage.probability(block, slice_mm=slice_mm, batch_size=batch,
                                                  tta=self.settings.tta,
                                                  rows=slice(start - low, stop - low),
-                                                 tta_above=tta_above, hu_offset=hu_offset)
+                                                 tta_above=tta_above, hu_offset=hu_offset,
+                                                 canvas=canvas)
             if progress:
                 progress(step, stop / len(hu))

@@ -19,7 +19,7 @@ from livseg.errors import LivsegInputError
 from livseg.infer.description import check_description
 from livseg.infer.runners import OnnxRunner, TorchRunner, choose_backend
 from livseg.io.text import file_sha256
-from livseg.preprocess import hu_window
+from livseg.preprocess import centre_pad, crop, hu_window
 from livseg.preprocess.context import ContextIndex, context_index, context_reach, volume_context
 
 #: Flip test-time augmentation: none and left-right (axes of an (N, C, H, W) batch; negative,
@@ -27,6 +27,11 @@ from livseg.preprocess.context import ContextIndex, context_index, context_reach
 #: made the tumour stage no better on the validation volumes (tumour Dice 0.557 against
 #: 0.560, lesion F1 0.593 against 0.621, the same false lesions) for a third run of it.
 TTA_FLIPS = ((), (-1,))
+#: Where the passes of :meth:`Stage.probability` see the slices (``canvas``): "none", as
+#: given; "all", centred on the network's training size, padded with the window's low end
+#: (as every training box was); "flipped", the first pass as given and each flipped one on
+#: the canvas; "both", every flip both ways.
+CANVAS_MODES = ("none", "all", "flipped", "both")
 
 
 @dataclass
@@ -150,48 +155,66 @@ class Stage:
                     batch_size: int = 16, tta: bool = False,
                     progress: Callable[[int], None] | None = None,
                     rows: slice | None = None, tta_above: float | None = None,
-                    hu_offset: float = 0.0) -> np.ndarray:
+                    hu_offset: float = 0.0, canvas: str = "none") -> np.ndarray:
         """(Z, H, W) consecutive HU slices, ``slice_mm`` apart -> (Z, H, W) float32
         probability of the stage's foreground; with ``rows``, of those slices only (the
         others are there as their 2.5D neighbours, and the network does not run on them).
         With ``tta`` and ``tta_above``, the flipped passes run only on the slices whose
         first pass exceeds ``tta_above`` somewhere; the others keep their first pass.
-        ``hu_offset`` is added to the HU before the window (by moving the window instead)."""
+        ``hu_offset`` is added to the HU before the window (by moving the window instead).
+        ``canvas`` (:data:`CANVAS_MODES`) says which passes see the slices centred on the
+        network's training size; each pass's answer is cropped back to the slices."""
         images = hu_window(slices_hu, *(w - hu_offset for w in self.window))
         context = self.context(len(images), slice_mm)
         wanted = np.arange(len(images))[slice(None) if rows is None else rows]
         out = np.empty((len(wanted), *slices_hu.shape[1:]), np.float32)
+        views = self._views(tta, canvas)
         for first in range(0, len(wanted), batch_size):
             batch = wanted[first:first + batch_size]
             stack = context.stack(images, batch)
             out[first:first + len(batch)] = self._forward(
-                np.ascontiguousarray(stack, np.float32), tta, tta_above)
+                np.ascontiguousarray(stack, np.float32), views, tta_above)
             if progress:
                 progress(len(batch))
         return out
 
-    def _forward(self, batch: np.ndarray, tta: bool, tta_above: float | None = None
-                 ) -> np.ndarray:
-        first = self._foreground(batch, ())
-        flips = [axes for axes in self.tta_flips if axes] if tta else []
-        if not flips:
+    def _views(self, tta: bool, canvas: str) -> list[tuple[tuple[int, ...], bool]]:
+        """The passes: (flip axes, on the canvas?), the first one first."""
+        if canvas not in CANVAS_MODES:
+            raise ValueError(f"canvas must be one of {CANVAS_MODES}, not {canvas!r}")
+        flips = self.tta_flips if tta else ((),)
+        if canvas == "both":
+            return [(axes, placed) for axes in flips for placed in (False, True)]
+        return [(axes, canvas == "all" or (canvas == "flipped" and bool(axes)))
+                for axes in flips]
+
+    def _forward(self, batch: np.ndarray, views: list[tuple[tuple[int, ...], bool]],
+                 tta_above: float | None = None) -> np.ndarray:
+        first = self._foreground(batch, *views[0])
+        if len(views) == 1:
             return first
         unsure = (np.flatnonzero(first.reshape(len(first), -1).max(axis=1) > tta_above)
                   if tta_above is not None else np.arange(len(first)))
         if not len(unsure):
             return first
         total = first[unsure]
-        for axes in flips:
-            total += self._foreground(batch[unsure], axes)
-        first[unsure] = total / (len(flips) + 1)
+        for axes, placed in views[1:]:
+            total += self._foreground(batch[unsure], axes, placed)
+        first[unsure] = total / len(views)
         return first
 
-    def _foreground(self, batch: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    def _foreground(self, batch: np.ndarray, axes: tuple[int, ...],
+                    on_canvas: bool = False) -> np.ndarray:
         """The network's foreground probability of ``batch`` seen flipped along ``axes``
-        (and flipped back)."""
+        (and flipped back); ``on_canvas``: centred on the training size (windowed 0 around
+        it) and cropped back."""
+        inside = None
+        if on_canvas:
+            batch, inside = centre_pad(batch, self.size, 0.0)
         logits = self.runner.logits(np.flip(batch, axes) if axes else batch)
         foreground = sigmoid(logits[:, 1] - logits[:, 0])  # softmax of two classes
-        return np.flip(foreground, axes) if axes else foreground
+        foreground = np.flip(foreground, axes) if axes else foreground
+        return foreground if inside is None else crop(foreground, inside)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

@@ -1,7 +1,7 @@
 """Preprocessing: HU windows, canonical orientation, resampling, crops. Each with its inverse."""
 from __future__ import annotations
 
-from livseg.preprocess.crop import BoundingBox, crop, mask_bbox, uncrop
+from livseg.preprocess.crop import BoundingBox, centre_pad, crop, mask_bbox, uncrop
 from livseg.preprocess.intensity import (
     LITS_8BIT_WINDOW,
     LIVER_WINDOW,
@@ -25,7 +25,7 @@ from livseg.preprocess.resample import (
 )
 
 __all__ = [
-    "BoundingBox", "crop", "mask_bbox", "uncrop",
+    "BoundingBox", "centre_pad", "crop", "mask_bbox", "uncrop",
     "LITS_8BIT_WINDOW", "LIVER_WINDOW", "hu_window", "hu_from_window",
     "liver_hu_offset",
     "Reorientation", "canonical_reorientation", "to_canonical", "from_canonical",

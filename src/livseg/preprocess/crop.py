@@ -62,3 +62,17 @@ def uncrop(cropped: np.ndarray, bbox: BoundingBox, full_shape: tuple[int, ...],
     out = np.full(tuple(lead_shape) + tuple(full_shape), fill_value, dtype=cropped.dtype)
     out[(slice(None),) * len(lead_shape) + bbox.slices] = cropped
     return out
+
+
+def centre_pad(array: np.ndarray, size: tuple[int, int], fill: float = 0
+               ) -> tuple[np.ndarray, BoundingBox]:
+    """``array`` with its last two axes padded (with ``fill``) to at least ``size``, centred
+    (the lower side gets the smaller half), and the box where ``array`` lies in it: its
+    inverse is ``crop(padded, box)``. An axis already at least ``size`` long is kept whole."""
+    have = array.shape[-2:]
+    start = tuple(max(0, want - length) // 2 for length, want in zip(have, size, strict=True))
+    shape = tuple(max(length, want) for length, want in zip(have, size, strict=True))
+    box = BoundingBox(start, tuple(a + length for a, length in zip(start, have, strict=True)))
+    if shape == tuple(have):
+        return array, box
+    return uncrop(array, box, shape, fill), box

@@ -20,6 +20,7 @@ from livseg.io import read_volume
 from livseg.io.labels import as_label_map
 from livseg.io.pairs import lits_pairs, msd_pairs, single_pair
 from livseg.preprocess import (
+    centre_pad,
     crop,
     hu_from_window,
     hu_window,
@@ -204,20 +205,14 @@ def synthetic_tumour_slices(folder: Path, *, window, size, pixel_mm: float, seed
 
 
 def _fit(array: np.ndarray, size: tuple[int, int], fill: float) -> np.ndarray:
-    """Centre-pad (with ``fill``) or centre-crop the last two axes to ``size``."""
-    out = np.full((array.shape[0], *size), fill, dtype=array.dtype)
-    source, target = [], []
+    """Centre-crop the last two axes to at most ``size``, then centre-pad them (with
+    ``fill``) to ``size`` (the cascade pads a tumour box the same way: ``centre_pad``)."""
+    cut = []
     for have, want in zip(array.shape[1:], size, strict=True):
-        if have >= want:
-            start = (have - want) // 2
-            source.append(slice(start, start + want))
-            target.append(slice(0, want))
-        else:
-            start = (want - have) // 2
-            source.append(slice(0, have))
-            target.append(slice(start, start + have))
-    out[(slice(None), *target)] = array[(slice(None), *source)]
-    return out
+        start = max(0, have - want) // 2
+        cut.append(slice(start, start + min(have, want)))
+    padded, _ = centre_pad(array[(slice(None), *cut)], size, fill)
+    return np.ascontiguousarray(padded)
 
 
 def read_volume_pairs(pairs: Iterable[tuple[str, Path, Path]], **options) -> SliceSet:
