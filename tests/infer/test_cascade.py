@@ -262,6 +262,10 @@ def test_the_predict_options_default_to_the_cascade_settings():
     parser = build_parser()
     assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out"]).tta is settings.tta is True
     assert parser.parse_args(["predict", "ct.nii.gz", "-o", "out", "--no-tta"]).tta is False
+    assert f"{settings.tumour_canvas} (the flipped pass" in help_text
+    from livseg.cli.inference import CANVAS_MODES as PARSER_CANVAS_MODES
+    from livseg.infer.stage import CANVAS_MODES
+    assert PARSER_CANVAS_MODES == CANVAS_MODES
 
 
 @pytest.mark.parametrize("rule, kept", [

@@ -77,4 +77,5 @@ def register(commands) -> None:
     add_max_voxels(compare)
     compare.set_defaults(run=_cmd_compare, device="cpu", batch_size=8, liver_weights=None,
                          tumour_weights=None, min_lesion_mm3=None, tumour_threshold=None,
-                         min_lesion_probability=None, grow_threshold=None)
+                         min_lesion_probability=None, grow_threshold=None,
+                         tumour_canvas=None)

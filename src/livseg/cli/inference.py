@@ -23,6 +23,8 @@ from livseg.io.text import check_writable_folder
 
 #: predict options that override the cascade's lesion rules when given
 LESION_RULES = ("min_lesion_mm3", "tumour_threshold", "min_lesion_probability", "grow_threshold")
+#: livseg.infer.stage.CANVAS_MODES (not imported here: the parser stays light)
+CANVAS_MODES = ("none", "all", "flipped", "both")
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -84,7 +86,7 @@ def _predict_cohort(args: argparse.Namespace) -> int:
 def load_cascade(args: argparse.Namespace):
     from livseg.infer import Cascade, CascadeSettings
 
-    rules = {name: getattr(args, name) for name in LESION_RULES
+    rules = {name: getattr(args, name) for name in (*LESION_RULES, "tumour_canvas")
              if getattr(args, name) is not None}
     if rules.get("grow_threshold") == 0:
         rules["grow_threshold"] = None  # 0: no growth
@@ -192,6 +194,12 @@ def register(commands) -> None:
                          help="grow each kept lesion over the voxels connected to it whose "
                               "probability exceeds this, below --tumour-threshold; 0: no "
                               "growth (default 0.2)")
+    predict.add_argument("--tumour-canvas", choices=CANVAS_MODES,
+                         help="which tumour-stage passes see the liver's box centred on the "
+                              "network's training size, as in training: none, all, flipped "
+                              "(the flipped pass: two placements as well as two flips; "
+                              "default) or both (each flip both ways: twice the tumour "
+                              "stage's time, better on the pooled out-of-fold table)")
     predict.add_argument("--shard", type=shard_spec, metavar="I/N",
                          help="a folder of cases: only every N-th case from the I-th (0-based),"
                               " for job arrays (sbatch --array=0-(N-1))")

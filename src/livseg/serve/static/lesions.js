@@ -17,6 +17,7 @@
     liver_smoothing_mm: 8, liver_margin_mm: 3, min_share_near_liver: 0.5,
     roi_margin_mm: 10, roi_z_margin_mm: 30, grow_threshold: 0.2,
     max_lesion_contrast_hu: -15, grown_away_from_liver: "drop", tta_uncertain_above: 0.01,
+    tumour_canvas: "flipped",
   });
   // livseg.infer.lesions: the surrounding liver lies between these distances (mm) from a
   // lesion; with fewer voxels than MIN_SHELL_VOXELS there, no contrast is measured

@@ -8,7 +8,7 @@
 // averaged across slices over LIVER_SMOOTHING_MM, its largest 6-connected component kept; tumour stage on the
 // liver's box plus roi_margin_mm at the pixel size its JSON gives, averaged with its left-right flip
 // when it was trained with flips (on the slices whose first pass exceeds
-// tta_uncertain_above somewhere, as the server does); a 2.5D tumour stage gets its neighbouring slices as the
+// tta_uncertain_above somewhere, as the server does), each pass placed as tumour_canvas says; a 2.5D tumour stage gets its neighbouring slices as the
 // server gives them. The tumour stage's box reaches roi_z_margin_mm beyond the liver's first
 // and last slice; the server's lesion rules follow (lesions.js). Simpler than the server's
 // cascade: no cheap pass, no orientation check, no hole filling.
@@ -174,9 +174,16 @@
       const h = r1 - r0 + 1, w = c1 - c0 + 1, pixel = tumourNet.description.input.pixel_mm;
       const th = Math.max(1, Math.round(h * sy / pixel)), tw = Math.max(1, Math.round(w * sx / pixel));
       const m = tumourNet.description.input.size_multiple;
-      const ph = Math.ceil(th / m) * m, pw = Math.ceil(tw / m) * m;
+      const [sh, sw] = tumourNet.description.input.size;
+      // a pass sees the box alone, or centred on the training size (0 around it) and then
+      // mirrored whole, as livseg.infer.Stage does with tumour_canvas
+      const layout = (onCanvas) => {
+        const H = onCanvas ? Math.max(th, sh) : th, W = onCanvas ? Math.max(tw, sw) : tw;
+        return { H, W, ro: Math.floor((H - th) / 2), co: Math.floor((W - tw) / 2),
+                 ph: Math.ceil(H / m) * m, pw: Math.ceil(W / m) * m };
+      };
       const crop = new Float32Array(h * w), small = new Float32Array(th * tw);
-      const p = new Float32Array(ph * pw), cropped = new Float32Array(th * tw);
+      const cropped = new Float32Array(th * tw);
       const up = new Float32Array(h * w);
       // 2.5D: k slices context_mm apart (adjacent slices without it), interpolated between
       // the box's slices and clamped to them, as livseg.preprocess.context does
@@ -188,11 +195,14 @@
       const recipe = ((tumourNet.description.checkpoint || {}).training || {}).recipe || {};
       const flips = recipe.augment !== false && (recipe.flip_probability ?? 0.5) > 0
         ? [false, true] : [false];
-      tumourPasses = flips.length;
-      const planes = new Map();  // slice (and mirrored or not) -> its prepared (ph x pw) plane
-      const mirrored = new Float32Array(th * tw);
-      const plane = (z, flip) => {
-        const key = 2 * z + (flip ? 1 : 0);
+      const placement = SETTINGS.tumour_canvas;
+      const views = placement === "both"
+        ? flips.flatMap((flip) => [{ flip, onCanvas: false }, { flip, onCanvas: true }])
+        : flips.map((flip) => ({ flip, onCanvas: placement === "all" || (placement === "flipped" && flip) }));
+      tumourPasses = views.length;
+      const planes = new Map();  // slice and view -> its prepared (ph x pw) plane
+      const plane = (z, view) => {
+        const key = 4 * z + (view.flip ? 1 : 0) + (view.onCanvas ? 2 : 0);
         if (!planes.has(key)) {
           for (let r = 0; r < h; r++) {
             for (let c = 0; c < w; c++) {
@@ -200,11 +210,15 @@
             }
           }
           resize(crop, h, w, th, tw, small, 0);
-          if (flip) {
-            for (let r = 0; r < th; r++) for (let c = 0; c < tw; c++) mirrored[r * tw + c] = small[r * tw + tw - 1 - c];
+          const at = layout(view.onCanvas), placed = new Float32Array(at.H * at.W);
+          for (let r = 0; r < th; r++) {
+            for (let c = 0; c < tw; c++) {
+              const col = at.co + c;
+              placed[(at.ro + r) * at.W + (view.flip ? at.W - 1 - col : col)] = small[r * tw + c];
+            }
           }
-          const prepared = new Float32Array(ph * pw);
-          padEdge(flip ? mirrored : small, th, tw, ph, pw, prepared, 0);
+          const prepared = new Float32Array(at.ph * at.pw);
+          padEdge(placed, at.H, at.W, at.ph, at.pw, prepared, 0);
           planes.set(key, prepared);
         }
         return planes.get(key);
@@ -214,30 +228,32 @@
         cropped.fill(0);
         // the flipped pass only where the first exceeds tta_uncertain_above somewhere
         let passes = 0, firstMax = 0;
-        for (const flip of flips) {
+        for (const view of views) {
           const above = SETTINGS.tta_uncertain_above;
-          if (flip && above !== null && !(firstMax > above)) break;
-          const input = new Float32Array(k * ph * pw);
+          if (passes && above !== null && !(firstMax > above)) break;
+          const { ph, pw, ro, co, W } = layout(view.onCanvas);
+          const input = new Float32Array(k * ph * pw), p = new Float32Array(ph * pw);
           for (let j = 0; j < k; j++) {
             const offset = j - (k - 1) / 2;
             const at = Math.min(Math.max(z + (step ? offset * step / sz : offset), z0), z1);
             const lo = Math.floor(at), hi = Math.min(lo + 1, z1), share = at - lo;
-            const a = plane(lo, flip), b = plane(hi, flip);
+            const a = plane(lo, view), b = plane(hi, view);
             for (let i = 0; i < ph * pw; i++) input[j * ph * pw + i] = a[i] * (1 - share) + b[i] * share;
           }
           const logits = await run(tumourNet, input, 1, ph, pw, k);
           foreground(logits, 0, ph, pw, p);
           for (let r = 0; r < th; r++) {
             for (let c = 0; c < tw; c++) {
-              const value = p[r * pw + (flip ? tw - 1 - c : c)];
+              const col = co + c;
+              const value = p[(ro + r) * pw + (view.flip ? W - 1 - col : col)];
               cropped[r * tw + c] += value;
-              if (!flip) firstMax = Math.max(firstMax, value);
+              if (!passes) firstMax = Math.max(firstMax, value);
             }
           }
           passes++;
         }
         for (let i = 0; i < th * tw; i++) cropped[i] /= passes;
-        for (const key of planes.keys()) if (key < 2 * (z - reach - 1)) planes.delete(key);
+        for (const key of planes.keys()) if (key < 4 * (z - reach - 1)) planes.delete(key);
         resize(cropped, th, tw, h, w, up, 0);
         for (let r = 0; r < h; r++) {
           for (let c = 0; c < w; c++) {
