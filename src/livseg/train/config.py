@@ -39,6 +39,10 @@ class TrainConfig:
     # window (the cascade does the same with the liver it found); None: HU as they are
     liver_anchor_hu: float | None = None
     oversample: float = 2.0  # sampling weight of slices holding the foreground class
+    # ... times this for slices holding a piece of it under small_lesion_mm across (tumour
+    # stage: the small lesions it misses); 1: off
+    small_lesion_oversample: float = 1.0
+    small_lesion_mm: float = 10.0
     class_weights: tuple[float, float] = (1.0, 1.0)
     dice_weight: float = 1.0
     ce_weight: float = 1.0
@@ -87,6 +91,9 @@ class TrainConfig:
             raise LivsegInputError("tversky_beta must lie in (0, 1); 0.5 is Dice")
         if self.z_margin_mm is not None and not 0 <= self.z_margin_mm <= 100:
             raise LivsegInputError("z_margin_mm must lie in [0, 100] mm")
+        if self.small_lesion_oversample < 1 or self.small_lesion_mm <= 0:
+            raise LivsegInputError("small_lesion_oversample must be at least 1 and "
+                                   "small_lesion_mm positive")
         if self.epochs < 1 or self.batch_size < 1:
             raise LivsegInputError("epochs and batch_size must be at least 1")
 

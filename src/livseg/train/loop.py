@@ -24,6 +24,7 @@ from livseg.train.checkpoint import load_matching_weights
 from livseg.train.config import TrainConfig
 from livseg.train.losses import DiceCrossEntropyLoss
 from livseg.train.plots import save_montage, write_history
+from livseg.train.sampling import slice_weights
 from livseg.train.slices import SliceSet, split_by_volume
 from livseg.train.sources import load_data
 
@@ -179,8 +180,9 @@ def _train(config: TrainConfig, run_dir: Path, resume: bool) -> dict:
         (step + 1) / max(warmup, 1), 0.5 * (1 + math.cos(math.pi * min(step / total, 1.0)))))
     loss_fn = DiceCrossEntropyLoss(2, config.class_weights, config.dice_weight,
                                    config.ce_weight, tversky_beta=config.tversky_beta).to(device)
-    has_foreground = train_split.target.flatten(1).any(1).cpu().numpy()
-    weights = np.where(has_foreground, config.oversample, 1.0)
+    weights = slice_weights(train_split.target.cpu().numpy(), config.oversample,
+                            config.small_lesion_oversample, config.pixel_mm,
+                            config.small_lesion_mm)
     with_foreground = np.flatnonzero(val_split.target.flatten(1).any(1).cpu().numpy())
     montage_rows = with_foreground[np.linspace(0, len(with_foreground) - 1,
                                                min(config.montage_slices, len(with_foreground)))
