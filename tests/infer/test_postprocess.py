@@ -199,3 +199,11 @@ def test_grown_lesions_reach_their_faint_rim_and_no_faint_region_of_their_own():
     np.testing.assert_array_equal(grown, expected)
     np.testing.assert_array_equal(postprocess.grow_lesions(kept, probability, 0.5), kept)
     assert not postprocess.grow_lesions(np.zeros_like(kept), probability, 0.4).any()
+
+
+def test_label_sizes_counted_in_slabs_equal_one_bincount():
+    rng = np.random.default_rng(3)
+    mask = rng.random((75, 9, 11)) > 0.6  # more slices than one slab of FILL_SLICES
+    labels, count = postprocess.component_labels(mask, np.ones((3, 3, 3), bool))
+    np.testing.assert_array_equal(postprocess.label_sizes(labels, count),
+                                  np.bincount(labels.ravel(), minlength=count + 1))

@@ -31,12 +31,22 @@ def component_labels(mask: np.ndarray, structure: np.ndarray) -> tuple[np.ndarra
     return labels, int(count)
 
 
+def label_sizes(labels: np.ndarray, count: int) -> np.ndarray:
+    """(count + 1,) voxels of each label (label 0 first), counted ``FILL_SLICES`` slices at
+    a time: ``np.bincount`` widens its input to 64 bits, 8 times a uint8 label map (on a
+    512x512x1000 liver box, 0.6 GB at once)."""
+    sizes = np.zeros(count + 1, np.int64)
+    for first in range(0, len(labels), FILL_SLICES):
+        sizes += np.bincount(labels[first:first + FILL_SLICES].ravel(), minlength=count + 1)
+    return sizes
+
+
 def largest_component(mask: np.ndarray) -> np.ndarray:
     """The largest 26-connected component of a bool mask (empty stays empty)."""
     labels, count = component_labels(mask, np.ones((3,) * mask.ndim, bool))
     if count <= 1:
         return labels > 0
-    sizes = np.bincount(labels.ravel())
+    sizes = label_sizes(labels, count)
     sizes[0] = 0
     largest = np.equal(labels, int(np.argmax(sizes)))
     del labels
@@ -159,7 +169,7 @@ def clean_tumours(tumour: np.ndarray, liver: np.ndarray, spacing_zyx: tuple[floa
     if not count:
         return np.zeros(tumour.shape, bool)
     near = within_mm(lesions, liver[box.slices], spacing_zyx, liver_margin_mm)
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
+    sizes = label_sizes(labels, count)[1:]
     near_sizes = np.bincount(labels[near], minlength=count + 1)[1:]
     kept = np.flatnonzero((near_sizes >= min_share_near_liver * sizes)
                           & (sizes * float(np.prod(spacing_zyx)) >= min_lesion_mm3)) + 1
