@@ -338,3 +338,33 @@ def test_the_tumour_canvas_centres_the_box_on_the_training_size_and_crops_back(c
 def test_an_unknown_tumour_canvas_is_refused():
     with pytest.raises(LivsegInputError, match="tumour_canvas must be one of"):
         CascadeSettings(tumour_canvas="sometimes")
+
+
+@pytest.mark.parametrize("check, grown", [(True, False), (False, True)])
+def test_a_lesion_grown_into_liver_as_bright_as_its_own_keeps_only_its_seed(check, grown):
+    """A dark sure seed (40 HU in a 100 HU liver) passes the contrast rule; its faint
+    region covers liver at 100 HU, so that grown the lesion is only a few HU darker than its
+    liver. Checked again after growth, it keeps its seed; unchecked, it keeps its growth.
+    A second lesion, dark all through, grows either way."""
+    liver = np.zeros((8, 48, 48), bool)
+    liver[:, 2:46, 2:46] = True
+    hu = np.where(liver, 100.0, -100.0)
+    probability = np.zeros(liver.shape, np.uint8)
+    probability[1:7, 5:25, 5:25] = 100  # the faint region, mostly plain liver
+    probability[3:5, 8:11, 8:11] = 240  # the sure seed
+    hu[3:5, 8:11, 8:11] = 40.0
+    probability[2:6, 30:40, 30:40] = 100  # the second lesion's rim ...
+    probability[3:5, 33:37, 33:37] = 240  # ... and its core, both dark
+    hu[2:6, 30:40, 30:40] = 40.0
+    settings = CascadeSettings(tumour_threshold=0.6, grow_threshold=0.3, min_lesion_mm3=1,
+                               min_lesion_probability=0.0, max_lesion_contrast_hu=-15.0,
+                               contrast_after_growth=check)
+    tumour = Cascade(None, None, settings).lesions(probability, hu, liver, (1.0, 1.0, 1.0))
+    faint = np.zeros(liver.shape, bool)
+    faint[1:7, 5:25, 5:25] = True
+    seed = probability == 240
+    expected = faint if grown else seed & faint
+    np.testing.assert_array_equal(tumour[:, :28, :28], expected[:, :28, :28])
+    rim = np.zeros(liver.shape, bool)
+    rim[2:6, 30:40, 30:40] = True
+    np.testing.assert_array_equal(tumour[:, 28:, 28:], rim[:, 28:, 28:])

@@ -61,7 +61,8 @@ def _case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A liver (100 HU) with lesions of every kind the rules tell apart: a sure dark one
     with a faint rim; a sure one as bright as the liver; a faint one (mean probability under
     0.8); a small one; one mostly outside the liver; a sure dark one in the liver whose rim
-    runs out over a dark organ beside it."""
+    runs out over a dark organ beside it; a sure dark one whose faint region is plain liver
+    (grown, it is as bright as its liver)."""
     shape = (12, 64, 72)
     liver = np.zeros(shape, bool)
     liver[1:11, 4:40, 4:68] = True
@@ -80,6 +81,8 @@ def _case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lesion(slice(4, 8), slice(38, 56), slice(44, 52), 240, 40)  # mostly outside the liver
     lesion(slice(3, 9), slice(30, 62), slice(56, 66), 100, 35)  # a dark organ's rim ...
     lesion(slice(4, 7), slice(33, 38), slice(58, 64), 240, 40)  # ... and a seed in the liver
+    lesion(slice(2, 10), slice(5, 25), slice(42, 55), 110, 100)  # faint plain liver ...
+    lesion(slice(4, 7), slice(12, 18), slice(45, 50), 240, 40)  # ... round a sure dark seed
     return probability, hu, liver
 
 
@@ -87,6 +90,7 @@ def _case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     {},
     {"grow_threshold": 0.3},
     {"grow_threshold": 0.3, "grown_away_from_liver": "drop", "max_lesion_contrast_hu": -15.0},
+    {"grow_threshold": 0.3, "max_lesion_contrast_hu": -15.0, "contrast_after_growth": False},
     {"tumour_threshold": 0.5, "min_lesion_probability": 0.0, "min_lesion_mm3": 10.0},
 ])
 def test_the_script_draws_the_servers_lesions(tmp_path, settings):

@@ -90,6 +90,11 @@ class CascadeSettings:
     # it grown, keep only its "seed" (the lesion before growth), or "drop" it: growth that
     # runs out of the liver has found an organ next to it, not the tumour's rim
     grown_away_from_liver: str = "drop"
+    # the contrast rule (max_lesion_contrast_hu) checked again once the lesions have grown:
+    # a lesion whose growth made it no darker than that against its liver keeps only its
+    # seeds (the lesions that passed it), so every lesion kept holds the rule the report
+    # states. No lesion of the pooled out-of-fold table changes at the shipped threshold
+    contrast_after_growth: bool = True
     # the liver stage's cheap pass and its sampling across slices (infer/slice_plan.py):
     # chosen by the masks' agreement with running every slice (docs/speed.md)
     liver_search_mm: float = 10.0  # the cheap pass samples slices about this far apart
@@ -392,8 +397,31 @@ class Cascade:
         if settings.min_lesion_probability > 0 or settings.max_lesion_contrast_hu is not None:
             tumour = self._filtered(tumour, probability, roi_hu, roi_liver, spacing_zyx)
         if settings.grow_threshold is not None:
-            tumour = self._grown(tumour, probability, roi_liver, spacing_zyx)
+            grown = self._grown(tumour, probability, roi_liver, spacing_zyx)
+            if settings.contrast_after_growth and settings.max_lesion_contrast_hu is not None:
+                grown = self._faint_growth_undone(grown, tumour, probability, roi_hu,
+                                                  roi_liver, spacing_zyx)
+            tumour = grown
         return tumour
+
+    def _faint_growth_undone(self, grown: np.ndarray, seeds: np.ndarray,
+                             probability: np.ndarray, roi_hu: np.ndarray,
+                             roi_liver: np.ndarray, spacing_zyx) -> np.ndarray:
+        """``grown`` with each lesion whose contrast to its liver is now above
+        ``max_lesion_contrast_hu`` cut back to the ``seeds`` inside it."""
+        box = mask_bbox(grown, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))
+        if box is None:
+            return grown
+        inside = box.slices
+        out = grown.copy()
+        for candidate in postprocess.lesion_candidates(
+                grown[inside], probability[inside], roi_hu[inside], roi_liver[inside],
+                spacing_zyx):
+            if candidate.contrast_hu is not None and \
+                    candidate.contrast_hu > self.settings.max_lesion_contrast_hu:
+                where = tuple(candidate.voxels.T)
+                out[inside][where] = seeds[inside][where]
+        return out
 
     def _grown(self, seeds: np.ndarray, probability: np.ndarray, roi_liver: np.ndarray,
                spacing_zyx) -> np.ndarray:

@@ -17,7 +17,7 @@
     liver_smoothing_mm: 8, liver_margin_mm: 3, min_share_near_liver: 0.5,
     roi_margin_mm: 10, roi_z_margin_mm: 30, grow_threshold: 0.2,
     max_lesion_contrast_hu: -15, grown_away_from_liver: "drop", tta_uncertain_above: 0.01,
-    tumour_canvas: "flipped",
+    tumour_canvas: "flipped", contrast_after_growth: true,
   });
   // livseg.infer.lesions: the surrounding liver lies between these distances (mm) from a
   // lesion; with fewer voxels than MIN_SHELL_VOXELS there, no contrast is measured
@@ -177,6 +177,25 @@
     for (let i = 0; i < tumour.length; i++) tumour[i] = seeded[label[i]];
   }
 
+  // each lesion of ``tumour`` whose contrast to the liver around it is above maxContrast
+  // cut back, in place, to the ``seeds`` inside it; whether any was
+  function undoFaintGrowth(tumour, seeds, hu, liver, nx, ny, nz, spacing, maxContrast) {
+    const { label, sizes } = components(tumour, nx, ny, nz, true);
+    const liverOnly = new Uint8Array(liver.length), members = sizes.map(() => []);
+    for (let i = 0; i < liver.length; i++) {
+      liverOnly[i] = liver[i] && !tumour[i] ? 1 : 0;
+      if (label[i]) members[label[i]].push(i);
+    }
+    let undone = false;
+    for (let l = 1; l < sizes.length; l++) {
+      const contrast = contrastHu(members[l], hu, liverOnly, nx, ny, nz, spacing);
+      if (contrast === null || contrast <= maxContrast) continue;
+      for (const i of members[l]) tumour[i] = seeds[i];
+      undone = true;
+    }
+    return undone;
+  }
+
   // the lesion rules on the tumour probability (uint8), the liver mask and the CT (HU), with
   // settings as SETTINGS (those not given: the defaults): the tumour mask, in place, and the
   // lesions' count, volumes (mm^3) and the voxels outside the liver
@@ -207,10 +226,16 @@
     for (let i = 0; i < tumour.length; i++) tumour[i] = stays[label[i]] ? 1 : 0;
     let found = sizes.filter((size, l) => stays[l]);
     if (settings.grow_threshold !== null && found.length) {
+      const seeds = settings.contrast_after_growth && maxContrast !== null ? tumour.slice() : null;
       grow(probability, tumour, nx, ny, nz, settings.grow_threshold);
-      const grown = settings.grown_away_from_liver === "drop"
+      let grown = settings.grown_away_from_liver === "drop"
         ? keepNearLiver(tumour, liver, nx, ny, nz, spacing, settings, 0)
         : components(tumour, nx, ny, nz, true);
+      // the contrast rule again on the grown lesions: one grown into liver as bright as its
+      // own keeps only its seeds (Cascade._faint_growth_undone)
+      if (seeds && undoFaintGrowth(tumour, seeds, hu, liver, nx, ny, nz, spacing, maxContrast)) {
+        grown = components(tumour, nx, ny, nz, true);
+      }
       found = grown.sizes.filter((size, l) => l > 0 && (!grown.keep || grown.keep[l]));
     }
     let outsideLiver = 0;
