@@ -102,6 +102,18 @@ class TestMobileUNet(ModelContract):
         assert small < count_parameters(self.build()) < large
 
 
+class TestMobileUNetFullResolutionHead(TestMobileUNet):
+    """The same contract with the head that classifies at the input's resolution."""
+
+    kwargs = {"full_resolution_head": True}
+
+    def test_the_full_resolution_layer_costs_a_fraction_more(self):
+        plain, full = build_model("mobileunet", in_channels=3), self.build(in_channels=3)
+        ratio = count_macs(full, 3, (192, 192)) / count_macs(plain, 3, (192, 192))
+        assert 1.05 < ratio < 1.2  # the tumour stage's input: 3 slices, 192x192
+        assert count_parameters(full) > count_parameters(plain)
+
+
 class TestUNet(ModelContract):
     name = "unet"
     kwargs = {"base": 8}  # the shared checks on a narrow copy; full size checked below

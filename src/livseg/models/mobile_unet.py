@@ -61,17 +61,36 @@ class UpsamplingHead(nn.Module):
                              align_corners=False)
 
 
+class FullResolutionHead(nn.Module):
+    """The half-resolution features up-sampled to the input's size, joined with the input
+    itself and classified there: one depthwise-separable layer at full resolution, so that
+    a small lesion's edge is drawn at the input's pixels, not interpolated from logits at
+    twice their size (for the tumour stage, whose misses are small lesions drawn too small).
+    """
+
+    def __init__(self, in_channels: int, image_channels: int, num_classes: int):
+        super().__init__()
+        self.fuse = DepthwiseSeparableConv(in_channels + image_channels, in_channels)
+        self.classify = nn.Conv2d(in_channels, num_classes, kernel_size=1)
+
+    def forward(self, features: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(features, scale_factor=2.0, mode="bilinear", align_corners=False)
+        return self.classify(self.fuse(torch.cat([x, image], dim=1)))
+
+
 class MobileUNet(PaddedToMultiple):
     """(N, in_channels, H, W) -> (N, num_classes, H, W) logits.
 
     ``width`` scales every channel count; ``depth`` is the number of down-samplings after
     the strided stem (2-5); ``blocks`` the inverted-residual blocks per encoder stage;
     ``expansion`` their ratio, ``decoder_expansion`` that of the decoder's blocks.
+    ``full_resolution_head``: classify at the input's resolution (:class:`FullResolutionHead`)
+    instead of up-sampling half-resolution logits.
     """
 
     def __init__(self, in_channels: int = 1, num_classes: int = 2, width: float = 1.25,
                  depth: int = 4, blocks: int = 2, expansion: float = 6.0,
-                 decoder_expansion: float = 2.0):
+                 decoder_expansion: float = 2.0, full_resolution_head: bool = False):
         super().__init__()
         if not 2 <= depth <= 5:
             raise ValueError(f"depth must be 2..5, got {depth}")
@@ -83,7 +102,8 @@ class MobileUNet(PaddedToMultiple):
         self.decoder = nn.ModuleList(
             DecoderStage(channels[i + 1], channels[i], channels[i], decoder_expansion)
             for i in reversed(range(depth)))
-        self.head = UpsamplingHead(channels[0], num_classes)
+        self.head = (FullResolutionHead(channels[0], in_channels, num_classes)
+                     if full_resolution_head else UpsamplingHead(channels[0], num_classes))
 
     def forward_padded(self, image: torch.Tensor) -> torch.Tensor:
         features = [self.stem(image)]
@@ -92,4 +112,6 @@ class MobileUNet(PaddedToMultiple):
         x = features.pop()
         for stage in self.decoder:
             x = stage(x, features.pop())
+        if isinstance(self.head, FullResolutionHead):
+            return self.head(x, image)
         return self.head(x)
