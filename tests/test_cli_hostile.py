@@ -257,6 +257,9 @@ def _bad_weights(folder: Path) -> dict[str, tuple[Path, str, str]]:
         window_hu=[float("nan"), 160.0])), "--liver-weights", "HU window is nan")
     made["width 1000"] = (checkpoint("wide", lambda d: d["architecture"].update(width=1000)),
                           "--liver-weights", "'width' is 1000")
+    made["switch as text"] = (checkpoint("switch", lambda d: d["architecture"].update(
+        full_resolution_head="yes")), "--liver-weights",
+        "'full_resolution_head' is 'yes'; it must be true or false")
     made["tumour as liver"] = (WEIGHTS_DIR / "tumour_mobileunet.pt", "--liver-weights",
                                "tumour stage's weights, given as the liver")
     (folder / "folder.pt").mkdir()

@@ -19,6 +19,8 @@ ARCHITECTURES = ("mobileunet", "unet", "resunet")
 ARGUMENT_BOUNDS = {"width": (0.05, 8.0), "depth": (1, 6), "blocks": (1, 8),
                    "expansion": (1.0, 12.0), "base": (1, 128), "in_channels": (1, 15),
                    "num_classes": (2, 2)}
+#: The networks' switches: true or false, nothing else.
+SWITCHES = ("full_resolution_head",)
 MAX_SIZE = 2048
 
 
@@ -54,7 +56,11 @@ def check_description(description: dict, path: Path, stage: str | None = None,
         raise LivsegInputError(f"describes an unknown architecture {name!r}; livseg builds "
                                f"{', '.join(ARCHITECTURES)}", path)
     for key, value in architecture.items():
-        if key != "name":
+        if key in SWITCHES:
+            if not isinstance(value, bool):
+                raise LivsegInputError(f"describes a model whose architecture argument "
+                                       f"{key!r} is {value!r}; it must be true or false", path)
+        elif key != "name":
             low, high = ARGUMENT_BOUNDS.get(key, (0, 256))
             _number(value, f"architecture argument {key!r}", path, low, high)
     if len(window) != 2:
