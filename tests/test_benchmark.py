@@ -138,25 +138,26 @@ def golden_run(tmp_path_factory) -> dict:
 @pytest.mark.slow
 def test_the_shipped_cascade_on_validation_volumes_ircad07_and_lits_small(golden_run):
     """A golden test of the shipped weights through the whole cascade on real CT.
-    Measured 2026-12-03 13:25 UTC with the default models and settings (int8 liver stage,
-    float32 1.2 mm tumour stage of round 4, trained on all 26 volumes of lits_vol256, so
-    these three are among its training volumes; its left-right flip averaged in; the lesion
-    rules of issue 30: z margin 30 mm, growth to 0.2, contrast -15 HU, grown lesions away
-    from the liver dropped; MODEL_CARD; update both with the weights or the rules): liver
-    Dice lits0 0.970, lits22 0.950, lits47 0.964, ircad07 0.904, lits_small 0.847; tumour
-    Dice lits0 0.511, lits22 0.788, lits_small 0.490; lesion F1 at IoU > 0.5 lits0 0.333
-    (2 lesions found), lits22 0.667 (its tumour and 1 false lesion); false lesions lits47 0,
-    ircad07 2. Each bound sits 0.01-0.02 below (or a lesion beyond)."""
+    Measured 2026-12-06 21:00 UTC with the default models and settings (int8 192x192 liver
+    stage, float32 1.2 mm tumour stage of round 4, trained on all 26 volumes of lits_vol256,
+    so these three are among its training volumes; its left-right flip averaged in, the
+    flipped pass on the 192x192 canvas; the lesion rules of issue 30: z margin 30 mm,
+    growth to 0.2, contrast -15 HU also after growth, grown lesions away from the liver
+    dropped; MODEL_CARD; update both with the weights or the rules): liver Dice lits0
+    0.965, lits22 0.943, lits47 0.963, ircad07 0.909, lits_small 0.853; tumour Dice lits0
+    0.464, lits22 0.779, lits_small 0.492; lesion F1 at IoU > 0.5 lits0 0.308 (3 lesions
+    found), lits22 0.667 (its tumour and 1 false lesion); false lesions lits47 0, ircad07 1.
+    Each bound sits 0.01-0.02 below (or a lesion beyond)."""
     rows = golden_run["rows"]
     liver = {case: row["liver_dice"] for case, row in rows.items()}
     tumour = {case: row["tumour_dice"] for case, row in rows.items()}
     assert liver["lits0"] > 0.955 and liver["lits22"] > 0.93 and liver["lits47"] > 0.95
     assert liver["ircad07"] > 0.89 and liver["lits_small"] > 0.83
-    assert tumour["lits0"] > 0.49 and tumour["lits22"] > 0.77 and tumour["lits_small"] > 0.47
+    assert tumour["lits0"] > 0.45 and tumour["lits22"] > 0.76 and tumour["lits_small"] > 0.47
     assert rows["lits0"]["f1_iou50"] >= 0.3 and rows["lits0"]["n_predicted"] >= 2
     assert rows["lits22"]["f1_iou50"] > 0.6  # its tumour, half outside the liver mask, whole
     assert rows["lits47"]["false_lesions"] == 0
-    assert rows["ircad07"]["false_lesions"] <= 3
+    assert rows["ircad07"]["false_lesions"] <= 2
 
 
 @pytest.mark.slow
