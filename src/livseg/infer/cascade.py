@@ -409,18 +409,16 @@ class Cascade:
                              roi_liver: np.ndarray, spacing_zyx) -> np.ndarray:
         """``grown`` with each lesion whose contrast to its liver is now above
         ``max_lesion_contrast_hu`` cut back to the ``seeds`` inside it."""
-        box = mask_bbox(grown, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))
+        box, candidates = _candidates_in_box(grown, probability, roi_hu, roi_liver,
+                                             spacing_zyx)
         if box is None:
             return grown
-        inside = box.slices
         out = grown.copy()
-        for candidate in postprocess.lesion_candidates(
-                grown[inside], probability[inside], roi_hu[inside], roi_liver[inside],
-                spacing_zyx):
+        for candidate in candidates:
             if candidate.contrast_hu is not None and \
                     candidate.contrast_hu > self.settings.max_lesion_contrast_hu:
                 where = tuple(candidate.voxels.T)
-                out[inside][where] = seeds[inside][where]
+                out[box.slices][where] = seeds[box.slices][where]
         return out
 
     def _grown(self, seeds: np.ndarray, probability: np.ndarray, roi_liver: np.ndarray,
@@ -443,13 +441,10 @@ class Cascade:
         """``tumour`` without the lesions too faint or brighter than their liver."""
         settings = self.settings
         needs_hu = settings.max_lesion_contrast_hu is not None
-        # the lesions' box, grown by the reach of their surrounding liver: the same figures
-        box = mask_bbox(tumour, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))
+        box, candidates = _candidates_in_box(tumour, probability, roi_hu if needs_hu else None,
+                                             roi_liver, spacing_zyx)
         if box is None:
             return tumour
-        candidates = postprocess.lesion_candidates(
-            tumour[box.slices], probability[box.slices],
-            roi_hu[box.slices] if needs_hu else None, roi_liver[box.slices], spacing_zyx)
         kept = postprocess.keep_lesions(box.shape, candidates, settings.min_lesion_probability,
                                         settings.max_lesion_contrast_hu)
         return uncrop(kept, box, tumour.shape, False)
@@ -475,3 +470,18 @@ class Cascade:
                                                  canvas=canvas)
             if progress:
                 progress(step, stop / len(hu))
+
+
+def _candidates_in_box(tumour: np.ndarray, probability: np.ndarray, roi_hu: np.ndarray | None,
+                       roi_liver: np.ndarray, spacing_zyx
+                       ) -> tuple[BoundingBox | None, list[postprocess.Candidate]]:
+    """The lesions of ``tumour`` with their figures (``postprocess.lesion_candidates``;
+    ``roi_hu`` None: no contrast), measured on the lesions' box grown by the reach of their
+    surrounding liver (the same figures, a fraction of the work), and that box."""
+    box = mask_bbox(tumour, spacing_zyx, SHELL_MM[1] + max(spacing_zyx))
+    if box is None:
+        return None, []
+    inside = box.slices
+    return box, postprocess.lesion_candidates(
+        tumour[inside], probability[inside], None if roi_hu is None else roi_hu[inside],
+        roi_liver[inside], spacing_zyx)
